@@ -1,0 +1,83 @@
+"""`gan-bench bench ring`: the trainer against a plain PyTorch loop of the same networks, batch and
+objective, in one process, as one JSON line. Ratios, not absolute times, are the claim: both sides
+share the machine's noise. Each side runs `--repeats` times, alternating; the best time counts."""
+
+import argparse
+import json
+import tempfile
+import time
+
+import torch
+import torch.nn.functional as F
+
+
+def compose(overrides: list[str]):
+    from hydra import compose as hydra_compose, initialize_config_dir
+
+    from gan_bench.config import CONF_DIR
+
+    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
+        return hydra_compose(config_name="train", overrides=overrides)
+
+
+def plain_loop(cfg, steps: int) -> float:
+    """The baseline a researcher would write: same nets, Adam, batch, non-saturating BCE."""
+    from hydra.utils import instantiate
+
+    data = instantiate(cfg.dataset).train
+    torch.manual_seed(cfg.seed)
+    G, D = instantiate(cfg.model.generator), instantiate(cfg.model.discriminator)
+    betas = tuple(cfg.optim.betas)
+    opt_g = torch.optim.Adam(G.parameters(), lr=cfg.optim.lr_g, betas=betas)
+    opt_d = torch.optim.Adam(D.parameters(), lr=cfg.optim.lr_d, betas=betas)
+    b, zdim = cfg.train.batch_size, cfg.model.latent_dim
+    ones, zeros = torch.ones(b), torch.zeros(b)
+    t0 = time.perf_counter()
+    for _ in range(steps):
+        x = data[torch.randint(len(data), (b,))]
+        fake = G(torch.randn(b, zdim))
+        d_loss = F.binary_cross_entropy_with_logits(D(x), ones) + \
+            F.binary_cross_entropy_with_logits(D(fake.detach()), zeros)
+        opt_d.zero_grad()
+        d_loss.backward()
+        opt_d.step()
+        g_loss = F.binary_cross_entropy_with_logits(D(fake), ones)
+        opt_g.zero_grad()
+        g_loss.backward()
+        opt_g.step()
+    return time.perf_counter() - t0
+
+
+def trainer_run(overrides: list[str], steps: int) -> float:
+    from gan_bench.train import train
+
+    with tempfile.TemporaryDirectory() as d:
+        cfg = compose(overrides + [f"train.steps={steps}", "train.progress=false", f"paths.run_dir={d}"])
+        result = train(cfg)
+    return result["wall_seconds"]  # the loop with its logging, evals and checkpoints; not start-up
+
+
+def bench_ring(args) -> dict:
+    overrides = ["dataset=ring", "model=mlp", "loss=bce", "loss.generator=ns", "train.device=cpu"] + args.override
+    cfg = compose(overrides + ["paths.run_dir=/tmp/unused"])
+    plain, ours = [], []
+    for _ in range(args.repeats):
+        plain.append(plain_loop(cfg, args.steps))
+        ours.append(trainer_run(overrides, args.steps))
+    p, t = args.steps / min(plain), args.steps / min(ours)
+    return {"bench": "ring", "steps": args.steps, "batch": cfg.train.batch_size, "threads": torch.get_num_threads(),
+            "plain_steps_per_s": round(p, 1), "trainer_steps_per_s": round(t, 1), "ratio": round(t / p, 3)}
+
+
+BENCHES = {"ring": bench_ring}
+
+
+def main(argv: list[str]) -> int:
+    ap = argparse.ArgumentParser(prog="gan-bench bench", description=__doc__)
+    ap.add_argument("name", choices=sorted(BENCHES))
+    ap.add_argument("--steps", type=int, default=2000)
+    ap.add_argument("--repeats", type=int, default=2)
+    ap.add_argument("override", nargs="*", help="extra Hydra overrides for the trainer side")
+    args = ap.parse_args(argv)
+    print(json.dumps(BENCHES[args.name](args)))
+    return 0

@@ -1,0 +1,70 @@
+"""`gan-bench train|report|eval|prepare|bench`. `train` is a Hydra app (overrides, -m, --help,
+--cfg job work as in any Hydra app); the others are plain argparse commands."""
+
+import sys
+
+from gan_bench.errors import UserError
+
+USAGE = """usage: gan-bench COMMAND [ARGS]
+
+commands:
+  train    train one run, or a sweep with -m (Hydra overrides: loss=alpha alpha_d=0.3 ...)
+  report   turn run directories and sweeps into tables       (gan-bench report DIR --help)
+  eval     compute metrics for a finished run's checkpoint
+  prepare  convert a data set once into gan-bench's cache    (gan-bench prepare NAME --from PATH)
+  bench    speed against a plain PyTorch loop                (gan-bench bench ring)
+"""
+
+
+def _train(args: list[str]) -> int:
+    import hydra
+    from omegaconf import DictConfig
+
+    from gan_bench.config import CONF_DIR, check_overrides
+
+    check_overrides(args)
+
+    @hydra.main(config_path=str(CONF_DIR), config_name="train", version_base="1.3")
+    def app(cfg: DictConfig):
+        from gan_bench.run import run_job
+        return run_job(cfg)
+
+    sys.argv = ["gan-bench train"] + args
+    app()
+    return 0
+
+
+def _lazy(module: str, func: str = "main"):
+    def call(args: list[str]) -> int:
+        import importlib
+        return importlib.import_module(module).__dict__[func](args) or 0
+    return call
+
+
+COMMANDS = {
+    "train": _train,
+    "report": _lazy("gan_bench.report"),
+    "eval": _lazy("gan_bench.evaluate"),
+    "prepare": _lazy("gan_bench.data.prepare"),
+    "bench": _lazy("gan_bench.bench"),
+}
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if not argv or argv[0] in ("-h", "--help"):
+        print(USAGE)
+        return 0 if argv else 2
+    cmd, rest = argv[0], argv[1:]
+    if cmd not in COMMANDS:
+        print(f"gan-bench: unknown command '{cmd}': choose one of {', '.join(COMMANDS)}", file=sys.stderr)
+        return 2
+    try:
+        return COMMANDS[cmd](rest)
+    except UserError as e:
+        print(f"gan-bench: error: {e}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

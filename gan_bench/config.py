@@ -1,0 +1,69 @@
+"""Config plumbing shared by the CLI and the trainer: where the repo is, the checks that turn bad
+input into one clear line before any work starts, and what part of a config identifies a run."""
+
+import math
+from pathlib import Path
+
+from omegaconf import DictConfig, OmegaConf
+
+from gan_bench.errors import UserError
+
+ROOT = Path(__file__).resolve().parents[1]
+CONF_DIR = ROOT / "conf"
+GROUPS = ("dataset", "model", "loss", "optim", "penalty", "experiment", "debug")
+
+OmegaConf.register_new_resolver("gb_root", lambda: str(ROOT), replace=True)
+
+
+def options(group: str) -> list[str]:
+    return sorted(p.stem for p in (CONF_DIR / group).glob("*.yaml"))
+
+
+def check_overrides(args: list[str]) -> None:
+    """Unknown group options, caught before Hydra so the user gets one line, not a stack trace."""
+    for arg in args:
+        if "=" not in arg or arg.startswith(("-", "hydra")):
+            continue
+        key, value = arg.lstrip("+~").split("=", 1)
+        if key in GROUPS:
+            valid = options(key)
+            for v in value.split(","):  # multirun sweeps: loss=bce,alpha
+                if v and v != "null" and v not in valid:
+                    raise UserError(f"unknown {key} '{v}': choose one of {', '.join(valid)}")
+
+
+def positive_alpha(name: str, value) -> float:
+    try:
+        a = float(value)
+    except (TypeError, ValueError):
+        a = float("nan")
+    if not a > 0:  # also catches NaN
+        raise UserError(f"{name} must be a positive number or inf, got {value!r}: pass e.g. {name}=0.5")
+    return a
+
+
+def check_config(cfg: DictConfig) -> None:
+    for name in ("alpha", "alpha_d", "alpha_g"):
+        positive_alpha(name, cfg[name])
+    if not isinstance(cfg.seed, int) or cfg.seed < 0:
+        raise UserError(f"seed must be a non-negative integer, got {cfg.seed!r}")
+    for key in ("steps", "batch_size", "n_critic", "ensemble", "eval_every", "ckpt_every", "log_every"):
+        v = cfg.train[key]
+        if not isinstance(v, int) or isinstance(v, bool) or v <= 0:
+            raise UserError(f"train.{key} must be a positive integer, got {v!r}: pass e.g. train.{key}=100")
+    if cfg.train.device not in ("auto", "cpu", "cuda"):
+        raise UserError(f"train.device must be auto, cpu or cuda, got {cfg.train.device!r}")
+    for key in ("lr_d", "lr_g"):
+        v = cfg.optim[key]
+        if not isinstance(v, (int, float)) or not math.isfinite(v) or v <= 0:
+            raise UserError(f"optim.{key} must be a positive number, got {v!r}: pass e.g. optim.{key}=2e-4")
+
+
+def hashed_config(cfg: DictConfig) -> dict:
+    """What identifies a run's trajectory: a checkpoint written under other values is refused.
+    Step counts and logging intervals are left out so a finished run can be extended."""
+    keys = ("seed", "alpha_d", "alpha_g", "dataset", "model", "loss", "optim", "penalty")
+    out = {k: OmegaConf.to_container(cfg[k], resolve=True) if isinstance(cfg[k], DictConfig) else cfg[k]
+           for k in keys}
+    out["train"] = {k: cfg.train[k] for k in ("batch_size", "n_critic", "ensemble")}
+    return out

@@ -1,0 +1,28 @@
+"""Shared test helpers: compose the real config tree with Hydra's compose API."""
+
+import os
+
+import pytest
+import torch
+from hydra import compose, initialize_config_dir
+
+from gan_bench.config import CONF_DIR
+
+torch.set_num_threads(min(2, os.cpu_count() or 1))
+
+# Small and fast: the ring with narrow networks and a few hundred samples per evaluation.
+FAST = ["model.generator.width=32", "model.discriminator.width=32", "model.generator.depth=2",
+        "model.discriminator.depth=2", "dataset.n_train=2000", "dataset.n_test=500",
+        "eval.n_samples=500", "train.progress=false", "train.device=cpu"]
+
+
+def make_cfg(run_dir, overrides=()):
+    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
+        return compose(config_name="train", overrides=[*FAST, f"paths.run_dir={run_dir}", *overrides])
+
+
+@pytest.fixture
+def cfg_factory(tmp_path):
+    def factory(*overrides, run_dir=None):
+        return make_cfg(run_dir or tmp_path / "run", overrides)
+    return factory

@@ -1,0 +1,83 @@
+"""The trainer end to end on the ring, on the CPU: outputs, divergence, every loss and penalty."""
+
+import json
+
+import pytest
+import torch
+
+from gan_bench.config import options
+from gan_bench.train import train
+
+
+class NanAfter:
+    """A bce loss whose D loss turns NaN from its k-th call: a divergence on cue."""
+
+    def __init__(self, k: int):
+        from gan_bench.losses import make_loss
+
+        self.inner, self.k, self.calls = make_loss("bce"), k, 0
+        self.needs_real_for_g, self.logit_scale = False, 1.0
+
+    def at_step(self, step, total):
+        return self
+
+    def d_loss(self, real, fake):
+        self.calls += 1
+        out = self.inner.d_loss(real, fake)
+        return out * float("nan") if self.calls >= self.k else out
+
+    def g_loss(self, fake, real=None):
+        return self.inner.g_loss(fake, real)
+
+
+def test_run_writes_everything(cfg_factory, tmp_path):
+    cfg = cfg_factory("train.steps=40", "train.log_every=10", "train.eval_every=20", "train.ckpt_every=20")
+    result = train(cfg)
+    run = tmp_path / "run"
+    assert result["status"] == "completed" and result["step"] == 40
+    assert json.loads((run / "result.json").read_text()) == result
+    lines = [json.loads(s) for s in (run / "metrics.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in lines] == [20, 40]
+    assert set(lines[-1]) >= {"modes", "success", "failure", "hq", "kl", "rkl", "js", "tv"}
+    assert set(result["fingerprints"]) == set(result["metrics"])
+    assert sorted(p.name for p in (run / "samples").iterdir()) == ["step0000020.png", "step0000040.png"]
+    assert (run / "checkpoints" / "last.pt").exists()
+    assert any((run / "tb").iterdir())
+    # A finished run is not retrained.
+    again = train(cfg)
+    assert again.get("skipped") and again["step"] == 40
+
+
+def test_divergence_is_data(cfg_factory, tmp_path):
+    cfg = cfg_factory("train.steps=50", "train.log_every=10")
+    cfg.loss = {"_target_": "test_train.NanAfter", "k": 13}
+    result = train(cfg)
+    assert result["status"] == "diverged" and result["diverged_at"] == 13 and result["step"] == 13
+    assert json.loads((tmp_path / "run" / "result.json").read_text())["status"] == "diverged"
+
+
+@pytest.mark.parametrize("loss", options("loss"))
+def test_every_loss_trains_two_steps(cfg_factory, loss):
+    result = train(cfg_factory(f"loss={loss}", "train.steps=2", "train.log_every=1", "alpha=0.7"))
+    assert result["status"] == "completed", result
+
+
+@pytest.mark.parametrize("penalty", options("penalty"))
+def test_every_penalty_trains_two_steps(cfg_factory, penalty):
+    result = train(cfg_factory(f"penalty={penalty}", "train.steps=2", "train.log_every=1"))
+    assert result["status"] == "completed", result
+
+
+def test_n_critic_and_grid(cfg_factory):
+    result = train(cfg_factory("dataset=grid", "train.n_critic=3", "train.steps=3", "train.log_every=1"))
+    assert result["status"] == "completed" and result["step"] == 3
+
+
+def test_same_seed_same_weights_different_seed_differs(cfg_factory, tmp_path):
+    def final_g(seed, name):
+        train(cfg_factory(f"seed={seed}", "train.steps=5", run_dir=tmp_path / name))
+        return torch.load(tmp_path / name / "checkpoints" / "last.pt", weights_only=False)["G"]
+
+    a, b, c = final_g(1, "a"), final_g(1, "b"), final_g(2, "c")
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    assert not all(torch.equal(a[k], c[k]) for k in a)
