@@ -1,0 +1,6 @@
+"""The pieces of `gan-bench report` (entry point: gan_bench.report.main).
+
+runs.py finds and reads run directories, groups.py pools seeds into groups and computes their
+statistics, render.py prints tables as markdown/csv/latex, pivot.py lays one metric out as a grid
+and a heatmap, reference.py holds the published numbers, hparams.py writes TensorBoard HParams.
+"""

@@ -1,0 +1,143 @@
+"""Published numbers (gan_bench/reference/*.csv, package data) and how runs map onto them.
+
+A group maps to a reference row through its resolved config, never its directory name:
+loss.name=alpha with loss.generator=saturating|ns is the objective of that name at
+(loss.alpha_d, loss.alpha_g); loss.name=lsgan (non-saturating) is `lsgan_ns`.
+"""
+
+import csv
+import io
+import math
+from dataclasses import dataclass
+from importlib import resources
+
+from gan_bench.errors import UserError
+from gan_bench.reporting.groups import RATE_METRICS, Group, Mixed, completed_values, rate_of
+from gan_bench.reporting.stats import Estimate, mean_ci
+
+# name -> (csv file, value of its `source` column, dataset the protocol uses, what it is)
+COMPARISONS = {
+    "isit23-table1": ("isit23_ring.csv", "table1", "ring",
+                      "ISIT'23 Table I: success %, saturating (alpha_D, alpha_G)-GAN, 8-Gaussian ring"),
+    "isit23-table2": ("isit23_ring.csv", "table2", "ring",
+                      "ISIT'23 Table II: failure %, saturating (alpha_D, alpha_G)-GAN, 8-Gaussian ring"),
+    "isit23-table3": ("isit23_ring.csv", "table3", "ring",
+                      "ISIT'23 Table III: success %, non-saturating (alpha_D, alpha_G)-GAN, ring"),
+    "isit23-fig2b": ("isit23_ring.csv", "fig2b", "ring",
+                     "ISIT'23 Fig. 2(b): success and failure %, saturating, alpha_D 0.2-0.4, alpha_G 1"),
+    "isit23-lsgan": ("isit23_ring.csv", "text", "ring",
+                     "ISIT'23 text: LSGAN (non-saturating) baseline success %, 8-Gaussian ring"),
+    "isit23-table6": ("isit23_stacked_mnist.csv", "table6", "stacked",
+                      "ISIT'23 Table VI: mean modes of 1000, non-saturating, Stacked MNIST, lr 1e-3"),
+    "isit23-table7": ("isit23_stacked_mnist.csv", "table7", "stacked",
+                      "ISIT'23 Table VII: mean modes of 1000, non-saturating, Stacked MNIST, lr 5e-4"),
+}
+
+# The CSVs' metric names -> the metric in result.json it is compared with.
+MEASURED = {"success": "success", "failure": "failure", "mean_modes_of_1000": "modes"}
+
+
+@dataclass(frozen=True)
+class RefRow:
+    objective: str
+    alpha_d: float | None  # None: the row has no alpha (a baseline)
+    alpha_g: float | None
+    metric: str  # measured metric name (MEASURED values)
+    value: float  # percent for rates, a count for modes
+    seeds: int
+
+
+@dataclass(frozen=True)
+class Comparison:
+    name: str
+    description: str
+    dataset: str  # substring of dataset._target_ that the protocol needs
+    rows: tuple[RefRow, ...]
+
+    @property
+    def metrics(self) -> list[str]:
+        return sorted({r.metric for r in self.rows})
+
+
+def _float(s: str) -> float | None:
+    return float(s) if s.strip() else None
+
+
+def load(name: str) -> Comparison:
+    if name not in COMPARISONS:
+        raise UserError(f"unknown --compare '{name}': choose one of "
+                        f"{', '.join(COMPARISONS)}")
+    fname, source, dataset, desc = COMPARISONS[name]
+    text = resources.files("gan_bench").joinpath("reference").joinpath(fname).read_text()
+    rows = []
+    for r in csv.DictReader(io.StringIO(text)):
+        if r["source"] != source:
+            continue
+        value = r.get("value_pct") or r.get("value")
+        rows.append(RefRow(r["objective"], _float(r["alpha_d"]), _float(r["alpha_g"]),
+                           MEASURED[r["metric"]], float(value), int(r["seeds"])))
+    if not rows:  # a COMPARISONS entry without data is a packaging bug, not a user error
+        raise RuntimeError(f"{fname} has no rows with source={source}")
+    return Comparison(name, desc, dataset, tuple(rows))
+
+
+def objective_of(g: Group) -> tuple[str | None, float | None, float | None]:
+    """(objective, alpha_d, alpha_g) of a group, from its first run's resolved config."""
+    run = g.runs[0]
+    name = run.select("loss.name") or g.value("loss")
+    gen = run.select("loss.generator")
+    if name == "alpha" and gen in ("saturating", "ns"):
+        obj = gen
+    elif name == "lsgan" and gen in (None, "ns"):
+        obj = "lsgan_ns"
+    else:
+        return None, None, None
+    return obj, _num(run.select("loss.alpha_d"), run.select("alpha_d")), \
+        _num(run.select("loss.alpha_g"), run.select("alpha_g"))
+
+
+def _num(*candidates) -> float | None:
+    for c in candidates:
+        try:
+            return float(c)
+        except (TypeError, ValueError):
+            continue
+    return None
+
+
+def _same(a: float | None, b: float | None) -> bool:
+    return a is not None and b is not None and math.isclose(a, b, abs_tol=1e-9)
+
+
+def rows_for(g: Group, comp: Comparison, metric: str | None = None) -> list[RefRow]:
+    """Reference rows this group measures (optionally only those of one metric)."""
+    target = g.dataset
+    if target is not None and comp.dataset not in str(target).lower():
+        return []  # same objective on another dataset: not the published experiment
+    obj, ad, ag = objective_of(g)
+    return [r for r in comp.rows if r.objective == obj and (metric is None or r.metric == metric)
+            and (r.alpha_d is None or (_same(r.alpha_d, ad) and _same(r.alpha_g, ag)))]
+
+
+def modes_metric(metrics: set[str]) -> str | None:
+    """The covered-modes metric: `modes` (toy) or the image metric `smnist_modes<count>`."""
+    if "modes" in metrics:
+        return "modes"
+    named = sorted(m for m in metrics if m.startswith("smnist_modes") and not m.endswith("_kl"))
+    return named[0] if named else None
+
+
+def measure(g: Group, metric: str) -> Estimate | Mixed | None:
+    """The measured value with its 95% interval: Wilson for rates, Student t for means."""
+    if metric == "modes":
+        metric = modes_metric(g.metrics) or metric
+    if metric in RATE_METRICS:
+        return rate_of(g, metric)
+    vals = completed_values(g, metric)
+    if isinstance(vals, Mixed) or not vals:
+        return vals or None
+    return mean_ci(vals, digits=3 if metric == "hq" else 1)
+
+
+def inside(est, ref: RefRow) -> bool | None:
+    return est.contains(ref.value) if isinstance(est, Estimate) else None
