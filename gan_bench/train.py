@@ -2,7 +2,9 @@
 
 Every random draw of a run comes from explicit generators seeded from `seed` (initialization, data
 order, latents, penalties), so a run is a function of its config, a checkpoint holds its whole
-state, and an ensemble replica can reproduce a single run exactly.
+state, and replica i of a seed ensemble (`train.ensemble=K`) reproduces the single run with seed+i.
+All tensors carry a leading replica dim K (K = 1 for a single run): batches [K, B, ...],
+logits [K, B], per-replica losses [K], summed before backward so replicas never mix.
 """
 
 import json
@@ -15,10 +17,11 @@ from pathlib import Path
 import numpy as np
 import torch
 from hydra.utils import instantiate
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
 
 from gan_bench import checkpoint
 from gan_bench.config import check_config, hashed_config
+from gan_bench.ensemble import build_replicas
 from gan_bench.errors import UserError
 from gan_bench.logger import Logger
 from gan_bench.metrics import make_evaluator
@@ -54,6 +57,7 @@ def train(cfg: DictConfig) -> dict:
     # ---------------------------------------------------------------- initialize
     check_config(cfg)
     tc = cfg.train
+    K, seeds = int(tc.ensemble), [int(cfg.seed) + i for i in range(int(tc.ensemble))]
     run_dir = Path(cfg.paths.run_dir)
     result_path, ckpt_path = run_dir / "result.json", run_dir / "checkpoints" / "last.pt"
     if result_path.exists():
@@ -71,66 +75,79 @@ def train(cfg: DictConfig) -> dict:
 
     # ---------------------------------------------------------------- data
     data = build(cfg.dataset)
-    x_train = data.train.to(device)  # moved once; batches are gathered on the device
+    x_train = _place(data.train, device)  # toy data and images that fit: on the device, once
+    to_model = _input_transform(data)
     n_train, batch = len(x_train), int(tc.batch_size)
-    g_data = torch.Generator().manual_seed(stream_seed(cfg.seed, "data"))
+    g_data = [torch.Generator().manual_seed(stream_seed(s, "data")) for s in seeds]
 
     # ---------------------------------------------------------------- networks and objective
-    torch.manual_seed(cfg.seed)  # PyTorch's default init, drawn from the run seed (G, then D)
-    G = build(cfg.model.generator).to(device)
-    D = build(cfg.model.discriminator).to(device)
+    G, D = build_replicas(lambda: build(cfg.model.generator), lambda: build(cfg.model.discriminator), seeds)
+    G, D = G.to(device), D.to(device)
     loss_fn = build(cfg.loss)
     penalty = build(cfg.penalty)
     z_dim = int(cfg.model.latent_dim)
-    g_z = torch.Generator(device).manual_seed(stream_seed(cfg.seed, "latent"))
-    g_pen = torch.Generator(device).manual_seed(stream_seed(cfg.seed, "penalty"))
+    g_z = [torch.Generator(device).manual_seed(stream_seed(s, "latent")) for s in seeds]
+    g_pen = torch.Generator(device).manual_seed(stream_seed(seeds[0], "penalty"))
     betas = tuple(cfg.optim.betas)
     opt_g = torch.optim.Adam(G.parameters(), lr=cfg.optim.lr_g, betas=betas, eps=cfg.optim.eps)
     opt_d = torch.optim.Adam(D.parameters(), lr=cfg.optim.lr_d, betas=betas, eps=cfg.optim.eps)
-    evaluator = make_evaluator(data, cfg.eval)
+    evaluator = make_evaluator(data, cfg)
     # Fixed test latents, identical across runs and untouched by the training streams.
     z_eval = torch.randn(int(cfg.eval.n_samples), z_dim,
                          generator=torch.Generator().manual_seed(cfg.eval.latent_seed)).to(device)
 
     # ---------------------------------------------------------------- resume
-    step, perm, pos, wall_before = 0, None, n_train, 0.0
+    step, perms, pos, wall_before = 0, None, n_train, 0.0
+    active = torch.ones(K, dtype=torch.bool, device=device)  # replicas still training
+    replicas = [{"seed": s, "status": "completed", "diverged_at": None, "metrics": {}} for s in seeds]
     if state is not None:
         G.load_state_dict(state["G"]); D.load_state_dict(state["D"])
         opt_g.load_state_dict(state["opt_g"]); opt_d.load_state_dict(state["opt_d"])
-        for name, g in (("data", g_data), ("latent", g_z), ("penalty", g_pen)):
-            g.set_state(state["rng"][name])
-        step, pos, wall_before = state["step"], state["pos"], state["wall_seconds"]
-        perm = state["perm"].to(device) if state["perm"] is not None else None
+        for gens, states in ((g_data, state["rng"]["data"]), (g_z, state["rng"]["latent"])):
+            for g, s in zip(gens, states):
+                g.set_state(s)
+        g_pen.set_state(state["rng"]["penalty"])
+        step, pos, wall_before, replicas = state["step"], state["pos"], state["wall_seconds"], state["replicas"]
+        perms = None if state["perms"] is None else state["perms"].to(device)
+        active = torch.tensor([r["status"] == "completed" for r in replicas], device=device)
 
     def save_checkpoint():
         checkpoint.save(ckpt_path, {
             "config_hash": cfg_hash, "step": step, "pos": pos, "wall_seconds": wall(),
-            "perm": None if perm is None else perm.cpu(),
+            "perms": None if perms is None else perms.cpu(), "replicas": replicas,
             "G": G.state_dict(), "D": D.state_dict(), "opt_g": opt_g.state_dict(), "opt_d": opt_d.state_dict(),
-            "rng": {"data": g_data.get_state(), "latent": g_z.get_state(), "penalty": g_pen.get_state()},
+            "rng": {"data": [g.get_state() for g in g_data], "latent": [g.get_state() for g in g_z],
+                    "penalty": g_pen.get_state()},
         })
 
     def next_batch():
-        # Shuffled epochs over the fixed training set; the last batch of an epoch may be short,
-        # as with a DataLoader(shuffle=True).
-        nonlocal perm, pos
+        # Shuffled epochs over the fixed training set, one order per replica; the last batch of an
+        # epoch may be short, as with a DataLoader(shuffle=True).
+        nonlocal perms, pos
         if pos >= n_train:
-            perm, pos = torch.randperm(n_train, generator=g_data).to(device), 0
-        idx = perm[pos:pos + batch]
-        pos += len(idx)
-        return x_train[idx]
+            perms, pos = torch.stack([torch.randperm(n_train, generator=g) for g in g_data]).to(x_train.device), 0
+        idx = perms[:, pos:pos + batch]
+        pos += idx.shape[1]
+        return to_model(x_train[idx].to(device, non_blocking=True))
+
+    def latents(n):
+        return torch.stack([torch.randn(n, z_dim, generator=g, device=device) for g in g_z])
 
     @torch.no_grad()
-    def evaluate():
+    def evaluate(which):
         G.eval()
-        samples = torch.cat([G(z) for z in z_eval.split(4096)])
+        z = z_eval.unsqueeze(0).expand(K, -1, -1)
+        samples = torch.cat([G(c) for c in z.split(evaluator.chunk, dim=1)], dim=1)
         G.train()
-        metrics, picture = evaluator(samples)
-        log.metrics(step, metrics)
-        log.image(step, "samples", picture)
-        from gan_bench.viz import save_png
-        save_png(picture, run_dir / "samples" / f"step{step:07d}.png")
-        return metrics
+        for i in which:
+            metrics, picture = evaluator(samples[i], draw=i == which[0])
+            replicas[i]["metrics"] = metrics
+            log.metrics(step, metrics, {"replica": i, "seed": seeds[i]} if K > 1 else None)
+            if picture is not None:
+                log.image(step, "samples", picture)
+                evaluator.save_picture(picture, run_dir / "samples" / f"step{step:07d}.png")
+        if K > 1:
+            log.scalars(step, _mean_metrics([replicas[i]["metrics"] for i in which]), "metrics_mean/")
 
     # Stop cleanly on SIGTERM/SIGINT (SLURM preemption, Ctrl-C): checkpoint at the end of the step.
     stop = {"signal": None}
@@ -142,26 +159,27 @@ def train(cfg: DictConfig) -> dict:
     log = Logger(run_dir)
     t_start = time.perf_counter()
     wall = lambda: wall_before + time.perf_counter() - t_start
-    # Per-step scalars stay on the device until a log tick (no host sync inside the step).
-    hist = torch.zeros(int(tc.log_every), 4, device=device)  # d_loss, g_loss, D(x), D(G(z))
-    status, diverged_at, metrics = "completed", None, {}
+    # Per-step numbers stay on the device until a log tick (no host sync inside the step).
+    hist = torch.zeros(int(tc.log_every), 4, K, device=device)  # d_loss, g_loss, D(x), D(G(z))
     bar = _progress(tc, step)
     t_tick, step_tick = time.perf_counter(), step
+    n_active = int(active.sum())  # a host-side copy, updated at log ticks, so the loop never syncs
 
     # ---------------------------------------------------------------- train
     try:
-        while step < tc.steps:
+        while step < tc.steps and n_active > 0:
             loss_t = loss_fn.at_step(step, tc.steps)
             log_now = (step + 1) % tc.log_every == 0 or step + 1 == tc.steps
             for _ in range(tc.n_critic):
                 x = next_batch()
-                fake = G(torch.randn(len(x), z_dim, generator=g_z, device=device))
+                fake = G(latents(x.shape[1]))
                 t_real, t_fake = D(x), D(fake.detach())
                 d_loss = loss_t.d_loss(t_real, t_fake)
+                d_total = torch.where(active, d_loss, 0).sum()  # a diverged replica is frozen
                 if penalty is not None:
-                    d_loss = d_loss + penalty(D, x, fake.detach(), g_pen)
+                    d_total = d_total + K * penalty(_flat(D, K), x.flatten(0, 1), fake.detach().flatten(0, 1), g_pen)
                 opt_d.zero_grad(set_to_none=True)
-                d_loss.backward()
+                d_total.backward()
                 opt_d.step()
             d_grad = _grad_norm(D) if log_now else None
 
@@ -174,48 +192,53 @@ def train(cfg: DictConfig) -> dict:
             if log_now:
                 fake.retain_grad()
             opt_g.zero_grad(set_to_none=True)
-            g_loss.backward()
+            torch.where(active, g_loss, 0).sum().backward()
             opt_g.step()
             D.requires_grad_(True)
 
             i = step % tc.log_every
             hist[i, 0], hist[i, 1] = d_loss.detach(), g_loss.detach()
-            hist[i, 2], hist[i, 3] = torch.sigmoid(t_real.detach()).mean(), torch.sigmoid(t_gen.detach()).mean()
+            hist[i, 2], hist[i, 3] = torch.sigmoid(t_real.detach()).mean(-1), torch.sigmoid(t_gen.detach()).mean(-1)
             step += 1
 
             # ---------------------------------------------------------- ticks
             if log_now:
                 rows = hist[: i + 1].cpu()
-                bad = ~torch.isfinite(rows[:, :2]).all(1)
-                if bad.any():
-                    status = "diverged"
-                    diverged_at = step - (i + 1) + int(bad.nonzero()[0]) + 1
-                    break
+                bad = ~torch.isfinite(rows[:, :2]).all(1) & active.cpu()  # [i + 1, K]
+                newly = [k for k in range(K) if bad[:, k].any()]
+                for k in newly:  # status is data: record, freeze, keep the others going
+                    replicas[k].update(status="diverged", diverged_at=step - (i + 1) + int(bad[:, k].nonzero()[0]) + 1)
+                    active[k] = False
+                n_active -= len(newly)
+                if newly:
+                    evaluate(newly)  # what the diverged model produces: usually nothing on a mode
+                ok = ~bad.any(0)
                 now = time.perf_counter()
-                scalars = {"loss/d": rows[:, 0].mean().item(), "loss/g": rows[:, 1].mean().item(),
-                           "D/real": rows[:, 2].mean().item(), "D/fake": rows[:, 3].mean().item(),
-                           "grad_norm/d": d_grad, "grad_norm/g": _grad_norm(G),
-                           "grad_norm/g_samples": (fake.grad.flatten(1).norm(dim=1).mean() * len(fake)).item(),
-                           "speed/steps_per_s": (step - step_tick) / max(now - t_tick, 1e-9)}
-                scalars.update(_diagnostics(loss_t, t_gen.detach()))
-                log.scalars(step, scalars)
+                if ok.any():
+                    good = rows[:, :, ok]
+                    scalars = {"loss/d": good[:, 0].mean().item(), "loss/g": good[:, 1].mean().item(),
+                               "D/real": good[:, 2].mean().item(), "D/fake": good[:, 3].mean().item(),
+                               "grad_norm/d": d_grad, "grad_norm/g": _grad_norm(G),
+                               "grad_norm/g_samples": _sample_grad_norm(fake),
+                               "speed/steps_per_s": (step - step_tick) / max(now - t_tick, 1e-9)}
+                    scalars.update(_diagnostics(loss_t, t_gen.detach()[ok.to(device)]))
+                    log.scalars(step, scalars)
+                    if bar is not None:
+                        bar.update(step - bar.n)
+                        bar.set_postfix(d=f"{scalars['loss/d']:.3f}", g=f"{scalars['loss/g']:.3f}",
+                                        **_short(replicas[0]["metrics"]))
                 t_tick, step_tick = now, step
-                if bar is not None:
-                    bar.update(step - bar.n)
-                    bar.set_postfix(d=f"{scalars['loss/d']:.3f}", g=f"{scalars['loss/g']:.3f}", **_short(metrics))
-            if step % tc.eval_every == 0 or step == tc.steps:
-                metrics = evaluate()
-            if step % tc.ckpt_every == 0 or step == tc.steps or stop["signal"] is not None:
+            if (step % tc.eval_every == 0 or step == tc.steps) and n_active > 0:
+                evaluate([k for k in range(K) if replicas[k]["status"] == "completed"])
+            if step % tc.ckpt_every == 0 or step == tc.steps or stop["signal"] is not None or n_active == 0:
                 save_checkpoint()
             if stop["signal"] is not None:
                 log.close()
                 raise SystemExit(128 + stop["signal"])
-    except UserError:
-        raise
-    except (SystemExit, KeyboardInterrupt):
+    except (UserError, SystemExit, KeyboardInterrupt):
         raise
     except Exception as e:
-        _write_result(result_path, cfg, "failed", step, wall(), None, metrics, evaluator, error=repr(e))
+        _write_result(result_path, cfg, "failed", step, wall(), replicas, evaluator, error=repr(e))
         raise
     finally:
         for s, h in old_handlers.items():
@@ -223,22 +246,55 @@ def train(cfg: DictConfig) -> dict:
         if bar is not None:
             bar.close()
 
-    if status == "diverged":
-        step = diverged_at
-        metrics = evaluate()  # what the diverged model produces: usually nothing on a mode
-        save_checkpoint()
     log.close()
-    return _write_result(result_path, cfg, status, step, wall(), diverged_at, metrics, evaluator)
+    for r in replicas:
+        r["step"] = r["diverged_at"] or step
+    status = "completed" if any(r["status"] == "completed" for r in replicas) else "diverged"
+    return _write_result(result_path, cfg, status, step, wall(), replicas, evaluator)
 
 
-def _write_result(path, cfg, status, step, wall_seconds, diverged_at, metrics, evaluator, error=None) -> dict:
-    result = {"status": status, "step": step, "steps": int(cfg.train.steps), "seed": int(cfg.seed),
-              "wall_seconds": round(wall_seconds, 3), "diverged_at": diverged_at, "error": error,
-              "metrics": {k: (v if not isinstance(v, float) or math.isfinite(v) else str(v)) for k, v in metrics.items()},
+def _write_result(path, cfg, status, step, wall_seconds, replicas, evaluator, error=None) -> dict:
+    """result.json: a single run's record, or for an ensemble a summary plus one record per replica."""
+    clean = lambda m: {k: (v if not isinstance(v, float) or math.isfinite(v) else str(v)) for k, v in m.items()}
+    single = len(replicas) == 1
+    done = [r["metrics"] for r in replicas if r["status"] == "completed"] or [r["metrics"] for r in replicas]
+    metrics = replicas[0]["metrics"] if single else _mean_metrics(done)
+    diverged_at = replicas[0]["diverged_at"] if single else None
+    result = {"status": status, "step": replicas[0].get("step", step) if single else step,
+              "steps": int(cfg.train.steps), "seed": int(cfg.seed), "wall_seconds": round(wall_seconds, 3),
+              "diverged_at": diverged_at, "error": error, "metrics": clean(metrics),
               "fingerprints": {k: evaluator.fingerprints[k] for k in metrics if k in evaluator.fingerprints},
-              "replicas": None}
+              "replicas": None if single else [{**r, "metrics": clean(r["metrics"])} for r in replicas]}
     checkpoint.atomic_write_json(path, result)
     return result
+
+
+def _place(x: torch.Tensor, device: torch.device) -> torch.Tensor:
+    """The whole training set on the device when it fits in a quarter of free memory; otherwise it
+    stays in (pinned) host memory and each batch is copied over."""
+    if device.type != "cuda":
+        return x
+    free, _ = torch.cuda.mem_get_info(device)
+    if x.numel() * x.element_size() < free // 4:
+        return x.to(device)
+    return x if x.is_pinned() else x.pin_memory()
+
+
+def _input_transform(data):
+    if data.kind == "image":
+        from gan_bench.data.images import normalize
+        return normalize
+    return lambda x: x
+
+
+def _flat(D, K):
+    """D as a penalty sees it: [K * B, ...] in, [K * B] logits out."""
+    return lambda x: D(x.unflatten(0, (K, -1))).flatten()
+
+
+def _mean_metrics(records: list[dict]) -> dict:
+    keys = [k for k, v in (records[0] if records else {}).items() if isinstance(v, (int, float))]
+    return {k: float(np.mean([r[k] for r in records])) for k in keys}
 
 
 def _grad_norm(module) -> float:
@@ -246,12 +302,19 @@ def _grad_norm(module) -> float:
     return torch.stack(norms).norm().item() if norms else 0.0
 
 
+def _sample_grad_norm(fake) -> float:
+    # dLoss/dx per generated sample, times B to undo the batch mean: the per-sample signal G gets.
+    return (fake.grad.flatten(2).norm(dim=2).mean() * fake.shape[1]).item()
+
+
 def _diagnostics(loss, fake_logits) -> dict:
     from gan_bench.losses import divergence_estimates, saturation_fraction
 
-    out = {"diag/saturation": float(saturation_fraction(fake_logits))}
+    # Averaged over replicas: per-replica curves belong in metrics.jsonl, not in 200 TB tags.
+    out = {"diag/saturation": float(saturation_fraction(fake_logits).mean())}
     if loss.logit_scale is not None:
-        out.update({f"diag/{k}": float(v) for k, v in divergence_estimates(fake_logits, loss.logit_scale).items()})
+        est = divergence_estimates(fake_logits, loss.logit_scale)
+        out.update({f"diag/{k}": float(v.mean()) for k, v in est.items()})
     return out
 
 

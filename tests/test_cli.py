@@ -97,7 +97,7 @@ def _final_state(run_dir):
 
 
 def test_resume_after_sigkill_is_bit_identical(tmp_path):
-    steps = 1500
+    steps = 1000
     args = [*FAST, f"train.steps={steps}", "train.ckpt_every=100", "train.eval_every=500", "train.log_every=50"]
     straight, killed = tmp_path / "straight", tmp_path / "killed"
     assert run_cli("train", *args, f"hydra.run.dir={straight}").returncode == 0

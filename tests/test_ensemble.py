@@ -1,0 +1,107 @@
+"""Seed ensembles: replica i of `train.ensemble=K` is the single run with seed+i."""
+
+import torch
+
+from gan_bench.ensemble import BatchedMLP
+from gan_bench.models.mlp import MLP
+from gan_bench.train import train
+
+SEED, K = 5, 3
+
+
+def weights(run_dir, net, replica=None):
+    """Final weights as plain MLP state dicts, whether the run was single or an ensemble."""
+    state = torch.load(run_dir / "checkpoints" / "last.pt", weights_only=False)[net]
+    if replica is None:  # Single wraps the MLP as .net
+        return {k.removeprefix("net."): v for k, v in state.items()}
+    n = sum(1 for k in state if k.startswith("weights."))
+    out, j = {}, 0
+    for layer in range(n):
+        out[f"{j}.weight"] = state[f"weights.{layer}"][replica].t()
+        out[f"{j}.bias"] = state[f"biases.{layer}"][replica, 0]
+        j += 2
+    # MLP layer indices: Linear, act, Linear, act, ..., Linear
+    return out
+
+
+def test_batched_mlp_matches_each_mlp():
+    torch.manual_seed(0)
+    mlps = [MLP(2, 1, width=16, depth=2, activation="leaky_relu") for _ in range(4)]
+    batched = BatchedMLP(mlps)
+    x = torch.randn(4, 7, 2)
+    out = batched(x)
+    assert out.shape == (4, 7)
+    for i, m in enumerate(mlps):
+        torch.testing.assert_close(out[i], m(x[i]), rtol=1e-6, atol=1e-6)
+        sd = batched.replica_state_dict(i)
+        assert sd.keys() == m.state_dict().keys()
+        assert all(torch.equal(sd[k], m.state_dict()[k]) for k in sd)
+
+
+def test_replicas_equal_single_runs(cfg_factory, tmp_path):
+    common = ["train.log_every=10", "train.eval_every=25", "train.ckpt_every=25"]
+    for steps in (1, 50):
+        ens = tmp_path / f"ens{steps}"
+        result = train(cfg_factory(f"seed={SEED}", f"train.ensemble={K}", f"train.steps={steps}", *common, run_dir=ens))
+        assert [r["seed"] for r in result["replicas"]] == [SEED, SEED + 1, SEED + 2]
+        for i in range(K):
+            single = tmp_path / f"single{steps}_{i}"
+            r = train(cfg_factory(f"seed={SEED + i}", f"train.steps={steps}", *common, run_dir=single))
+            for net in ("G", "D"):
+                a, b = weights(single, net), weights(ens, net, i)
+                for k in a:
+                    torch.testing.assert_close(b[k], a[k], rtol=1e-5, atol=1e-5, msg=f"{net} {k} step {steps}")
+            if steps == 50:  # same samples on the same test latents -> same metrics
+                assert result["replicas"][i]["metrics"]["modes"] == r["metrics"]["modes"]
+                assert abs(result["replicas"][i]["metrics"]["hq"] - r["metrics"]["hq"]) < 0.01
+
+
+class NanInReplica:
+    """bce whose D loss for replica 1 turns NaN from the k-th call."""
+
+    def __init__(self, k: int, replica: int = 1):
+        from gan_bench.losses import make_loss
+
+        self.inner, self.k, self.replica, self.calls = make_loss("bce"), k, replica, 0
+        self.needs_real_for_g, self.logit_scale = False, 1.0
+
+    def at_step(self, step, total):
+        return self
+
+    def d_loss(self, real, fake):
+        self.calls += 1
+        out = self.inner.d_loss(real, fake)
+        if self.calls >= self.k:
+            out = out.clone()
+            out[self.replica] = float("nan")
+        return out
+
+    def g_loss(self, fake, real=None):
+        return self.inner.g_loss(fake, real)
+
+
+def test_diverged_replica_is_frozen_others_unaffected(cfg_factory, tmp_path):
+    args = [f"seed={SEED}", f"train.ensemble={K}", "train.steps=30", "train.log_every=10"]
+    clean = train(cfg_factory(*args, run_dir=tmp_path / "clean"))
+    cfg = cfg_factory(*args, run_dir=tmp_path / "nan")
+    cfg.loss = {"_target_": "test_ensemble.NanInReplica", "k": 7}
+    result = train(cfg)
+    statuses = [r["status"] for r in result["replicas"]]
+    assert statuses == ["completed", "diverged", "completed"] and result["status"] == "completed"
+    assert result["replicas"][1]["diverged_at"] == 7 and result["replicas"][1]["step"] == 7
+    assert clean["status"] == "completed"
+    for i in (0, 2):  # the others trained exactly as if nothing happened
+        a, b = weights(tmp_path / "clean", "G", i), weights(tmp_path / "nan", "G", i)
+        assert all(torch.equal(a[k], b[k]) for k in a)
+        assert result["replicas"][i]["metrics"] == clean["replicas"][i]["metrics"]
+    lines = (tmp_path / "nan" / "metrics.jsonl").read_text().splitlines()
+    assert sum('"replica": 1' in s for s in lines) == 1  # evaluated once, at its divergence
+
+
+def test_all_replicas_diverged(cfg_factory, tmp_path):
+    from test_train import NanAfter  # noqa: F401  (same module path used by the config below)
+
+    cfg = cfg_factory(f"train.ensemble=2", "train.steps=30", "train.log_every=10")
+    cfg.loss = {"_target_": "test_train.NanAfter", "k": 4}
+    result = train(cfg)
+    assert result["status"] == "diverged" and all(r["diverged_at"] == 4 for r in result["replicas"])
