@@ -69,7 +69,25 @@ def bench_ring(args) -> dict:
             "plain_steps_per_s": round(p, 1), "trainer_steps_per_s": round(t, 1), "ratio": round(t / p, 3)}
 
 
-BENCHES = {"ring": bench_ring}
+def bench_ensemble(args) -> dict:
+    """Model-steps/s of K replicas in one batched run against K sequential single runs, i.e. the
+    K = 1 trainer's steps/s. Evaluation is kept small: this measures training throughput."""
+    base = ["dataset=ring", "model=mlp", "loss=bce", "train.device=" + args.device,
+            "eval.n_samples=1000", "train.log_every=10"] + args.override
+    out = {"bench": "ensemble", "device": args.device, "threads": torch.get_num_threads(), "runs": []}
+    single = None
+    for k in args.k:
+        steps = max(3, args.steps // k) if args.device == "cpu" else args.steps
+        times = [trainer_run(base + [f"train.ensemble={k}", f"train.eval_every={steps}"], steps)
+                 for _ in range(args.repeats)]
+        model_steps = k * steps / min(times)
+        single = model_steps if k == 1 else single
+        out["runs"].append({"K": k, "steps": steps, "model_steps_per_s": round(model_steps, 1),
+                            "speedup_vs_sequential": round(model_steps / single, 2) if single else None})
+    return out
+
+
+BENCHES = {"ring": bench_ring, "ensemble": bench_ensemble}
 
 
 def main(argv: list[str]) -> int:
@@ -77,6 +95,8 @@ def main(argv: list[str]) -> int:
     ap.add_argument("name", choices=sorted(BENCHES))
     ap.add_argument("--steps", type=int, default=2000)
     ap.add_argument("--repeats", type=int, default=2)
+    ap.add_argument("--k", type=int, nargs="+", default=[1, 16, 64, 200], help="ensemble sizes (ensemble)")
+    ap.add_argument("--device", default="cpu", help="cpu or cuda (ensemble)")
     ap.add_argument("override", nargs="*", help="extra Hydra overrides for the trainer side")
     args = ap.parse_args(argv)
     print(json.dumps(BENCHES[args.name](args)))

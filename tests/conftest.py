@@ -1,6 +1,5 @@
 """Shared test helpers: compose the real config tree with Hydra's compose API."""
 
-import os
 
 import pytest
 import torch
@@ -8,7 +7,6 @@ from hydra import compose, initialize_config_dir
 
 from gan_bench.config import CONF_DIR
 
-torch.set_num_threads(min(2, os.cpu_count() or 1))
 
 # Small and fast: the ring with narrow networks and a few hundred samples per evaluation.
 FAST = ["model.generator.width=32", "model.discriminator.width=32", "model.generator.depth=2",
