@@ -14,9 +14,9 @@ FAST = ["model.generator.width=32", "model.discriminator.width=32", "model.gener
         "eval.n_samples=500", "train.progress=false", "train.device=cpu"]
 
 
-def make_cfg(run_dir, overrides=()):
+def make_cfg(run_dir, overrides=(), fast=True):
     with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
-        return compose(config_name="train", overrides=[*FAST, f"paths.run_dir={run_dir}", *overrides])
+        return compose(config_name="train", overrides=[*(FAST if fast else ()), f"paths.run_dir={run_dir}", *overrides])
 
 
 @pytest.fixture
