@@ -8,7 +8,6 @@ TORCH := torch==2.14.1 torchvision==0.29.1
 
 $(BIN)/gan-bench: pyproject.toml
 	$(PY) -m venv $(VENV)
-	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -q $(TORCH)
 	$(BIN)/pip install -q -e '.[test]'
 	touch $@
