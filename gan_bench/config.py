@@ -51,6 +51,11 @@ def check_config(cfg: DictConfig) -> None:
         v = cfg.train[key]
         if not isinstance(v, int) or isinstance(v, bool) or v <= 0:
             raise UserError(f"train.{key} must be a positive integer, got {v!r}: pass e.g. train.{key}=100")
+    for key in ("amp", "compile", "channels_last"):
+        if cfg.train[key] not in ("auto", True, False):
+            raise UserError(f"train.{key} must be auto, true or false, got {cfg.train[key]!r}")
+    if not isinstance(cfg.train.ema, (int, float)) or not 0 <= cfg.train.ema < 1:
+        raise UserError(f"train.ema must be an EMA decay in [0, 1) (0 = off), got {cfg.train.ema!r}: e.g. train.ema=0.999")
     if cfg.train.device not in ("auto", "cpu", "cuda"):
         raise UserError(f"train.device must be auto, cpu or cuda, got {cfg.train.device!r}")
     for key in ("lr_d", "lr_g"):

@@ -7,6 +7,7 @@ All tensors carry a leading replica dim K (K = 1 for a single run): batches [K, 
 logits [K, B], per-replica losses [K], summed before backward so replicas never mix.
 """
 
+import copy
 import json
 import math
 import os
@@ -69,7 +70,7 @@ def train(cfg: DictConfig) -> dict:
     if tc.deterministic:
         os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
         torch.use_deterministic_algorithms(True)
-        torch.backends.cudnn.benchmark = False
+    torch.backends.cudnn.benchmark = device.type == "cuda" and not tc.deterministic
     cfg_hash = checkpoint.config_hash(hashed_config(cfg))
     state = checkpoint.load(ckpt_path, cfg_hash) if ckpt_path.exists() else None
 
@@ -82,15 +83,21 @@ def train(cfg: DictConfig) -> dict:
 
     # ---------------------------------------------------------------- networks and objective
     G, D = build_replicas(lambda: build(cfg.model.generator), lambda: build(cfg.model.discriminator), seeds)
-    G, D = G.to(device), D.to(device)
+    fast = _speed_path(tc, device, data)
+    fmt = torch.channels_last if fast["channels_last"] else torch.preserve_format
+    G, D = G.to(device, memory_format=fmt), D.to(device, memory_format=fmt)
+    G_ema = copy.deepcopy(G).requires_grad_(False) if tc.ema > 0 else None  # evaluated instead of G
+    G_run, D_run = (torch.compile(G), torch.compile(D)) if fast["compile"] else (G, D)
+    autocast = torch.autocast(device.type, dtype=torch.bfloat16, enabled=fast["amp"])
     loss_fn = build(cfg.loss)
     penalty = build(cfg.penalty)
     z_dim = int(cfg.model.latent_dim)
     g_z = [torch.Generator(device).manual_seed(stream_seed(s, "latent")) for s in seeds]
     g_pen = torch.Generator(device).manual_seed(stream_seed(seeds[0], "penalty"))
     betas = tuple(cfg.optim.betas)
-    opt_g = torch.optim.Adam(G.parameters(), lr=cfg.optim.lr_g, betas=betas, eps=cfg.optim.eps)
-    opt_d = torch.optim.Adam(D.parameters(), lr=cfg.optim.lr_d, betas=betas, eps=cfg.optim.eps)
+    adam = dict(betas=betas, eps=cfg.optim.eps, fused=True if fast["fused"] else None)
+    opt_g = torch.optim.Adam(G.parameters(), lr=cfg.optim.lr_g, **adam)
+    opt_d = torch.optim.Adam(D.parameters(), lr=cfg.optim.lr_d, **adam)
     evaluator = make_evaluator(data, cfg)
     # Fixed test latents, identical across runs and untouched by the training streams.
     z_eval = torch.randn(int(cfg.eval.n_samples), z_dim,
@@ -103,6 +110,8 @@ def train(cfg: DictConfig) -> dict:
     if state is not None:
         G.load_state_dict(state["G"]); D.load_state_dict(state["D"])
         opt_g.load_state_dict(state["opt_g"]); opt_d.load_state_dict(state["opt_d"])
+        if G_ema is not None:
+            G_ema.load_state_dict(state["G_ema"])
         for gens, states in ((g_data, state["rng"]["data"]), (g_z, state["rng"]["latent"])):
             for g, s in zip(gens, states):
                 g.set_state(s)
@@ -116,6 +125,7 @@ def train(cfg: DictConfig) -> dict:
             "config_hash": cfg_hash, "step": step, "pos": pos, "wall_seconds": wall(),
             "perms": None if perms is None else perms.cpu(), "replicas": replicas,
             "G": G.state_dict(), "D": D.state_dict(), "opt_g": opt_g.state_dict(), "opt_d": opt_d.state_dict(),
+            "G_ema": None if G_ema is None else G_ema.state_dict(),
             "rng": {"data": [g.get_state() for g in g_data], "latent": [g.get_state() for g in g_z],
                     "penalty": g_pen.get_state()},
         })
@@ -133,12 +143,24 @@ def train(cfg: DictConfig) -> dict:
     def latents(n):
         return torch.stack([torch.randn(n, z_dim, generator=g, device=device) for g in g_z])
 
+    def disc(x):
+        with autocast:
+            return D_run(x).float()  # losses always see fp32 logits
+
+    def gen(z):
+        with autocast:
+            return G_run(z)
+
     @torch.no_grad()
     def evaluate(which):
-        G.eval()
+        net = G if G_ema is None else G_ema
+        if G_ema is not None:  # batch-norm statistics are not averaged: take G's
+            for b_ema, b in zip(G_ema.buffers(), G.buffers()):
+                b_ema.copy_(b)
+        net.eval()
         z = z_eval.unsqueeze(0).expand(K, -1, -1)
-        samples = torch.cat([G(c) for c in z.split(evaluator.chunk, dim=1)], dim=1)
-        G.train()
+        samples = torch.cat([net(c).float() for c in z.split(evaluator.chunk, dim=1)], dim=1)
+        net.train()
         for i in which:
             metrics, picture = evaluator(samples[i], draw=i == which[0])
             replicas[i]["metrics"] = metrics
@@ -172,12 +194,12 @@ def train(cfg: DictConfig) -> dict:
             log_now = (step + 1) % tc.log_every == 0 or step + 1 == tc.steps
             for _ in range(tc.n_critic):
                 x = next_batch()
-                fake = G(latents(x.shape[1]))
-                t_real, t_fake = D(x), D(fake.detach())
+                fake = gen(latents(x.shape[1]))
+                t_real, t_fake = disc(x), disc(fake.detach())
                 d_loss = loss_t.d_loss(t_real, t_fake)
                 d_total = torch.where(active, d_loss, 0).sum()  # a diverged replica is frozen
                 if penalty is not None:
-                    d_total = d_total + K * penalty(_flat(D, K), x.flatten(0, 1), fake.detach().flatten(0, 1), g_pen)
+                    d_total = d_total + K * penalty(_flat(disc, K), x.flatten(0, 1), fake.detach().flatten(0, 1), g_pen)
                 opt_d.zero_grad(set_to_none=True)
                 d_total.backward()
                 opt_d.step()
@@ -186,8 +208,8 @@ def train(cfg: DictConfig) -> dict:
             # Generator step on the fake batch of the last D step (ISIT'23 protocol). D's weights
             # need no gradient here, which saves its weight-gradient matmuls.
             D.requires_grad_(False)
-            t_gen = D(fake)
-            t_real_g = D(next_batch()) if loss_t.needs_real_for_g else None
+            t_gen = disc(fake)
+            t_real_g = disc(next_batch()) if loss_t.needs_real_for_g else None
             g_loss = loss_t.g_loss(t_gen, t_real_g)
             if log_now:
                 fake.retain_grad()
@@ -195,6 +217,9 @@ def train(cfg: DictConfig) -> dict:
             torch.where(active, g_loss, 0).sum().backward()
             opt_g.step()
             D.requires_grad_(True)
+            if G_ema is not None:
+                with torch.no_grad():
+                    torch._foreach_lerp_(list(G_ema.parameters()), list(G.parameters()), 1 - tc.ema)
 
             i = step % tc.log_every
             hist[i, 0], hist[i, 1] = d_loss.detach(), g_loss.detach()
@@ -267,6 +292,17 @@ def _write_result(path, cfg, status, step, wall_seconds, replicas, evaluator, er
               "replicas": None if single else [{**r, "metrics": clean(r["metrics"])} for r in replicas]}
     checkpoint.atomic_write_json(path, result)
     return result
+
+
+def _speed_path(tc, device, data) -> dict:
+    """The CUDA speed path. `auto` turns each part on for CUDA (bf16 and channels_last only for
+    image models: bf16's 8-bit mantissa would blur a 0.01-std toy mode), and everything is off under
+    train.deterministic."""
+    on_cuda = device.type == "cuda" and not tc.deterministic
+    image = data.kind == "image"
+    pick = lambda v, auto: bool(auto) if v == "auto" else bool(v) and not tc.deterministic
+    return {"amp": pick(tc.amp, on_cuda and image), "compile": pick(tc.compile, on_cuda),
+            "channels_last": pick(tc.channels_last, on_cuda and image), "fused": on_cuda}
 
 
 def _place(x: torch.Tensor, device: torch.device) -> torch.Tensor:

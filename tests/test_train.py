@@ -81,3 +81,32 @@ def test_same_seed_same_weights_different_seed_differs(cfg_factory, tmp_path):
     a, b, c = final_g(1, "a"), final_g(1, "b"), final_g(2, "c")
     assert all(torch.equal(a[k], b[k]) for k in a)
     assert not all(torch.equal(a[k], c[k]) for k in a)
+
+
+def test_speed_path_options_on_cpu(cfg_factory, tmp_path):
+    # bf16 autocast and G's EMA work on the CPU too; the EMA weights are what gets evaluated.
+    result = train(cfg_factory("train.amp=true", "train.ema=0.9", "train.steps=4", "train.log_every=2"))
+    assert result["status"] == "completed"
+    state = torch.load(tmp_path / "run" / "checkpoints" / "last.pt", weights_only=False)
+    ema, g = state["G_ema"], state["G"]
+    assert ema.keys() == g.keys() and not all(torch.equal(ema[k], g[k]) for k in g)
+
+
+@pytest.mark.slow
+def test_compile_on_cpu(cfg_factory):
+    result = train(cfg_factory("train.compile=true", "train.steps=3", "train.log_every=1"))
+    assert result["status"] == "completed"
+
+
+def test_speed_path_auto_and_deterministic():
+    from types import SimpleNamespace as NS
+
+    from gan_bench.train import _speed_path
+
+    tc = NS(amp="auto", compile="auto", channels_last="auto", deterministic=False)
+    cuda, cpu = torch.device("cuda"), torch.device("cpu")
+    assert _speed_path(tc, cuda, NS(kind="image")) == {"amp": True, "compile": True, "channels_last": True, "fused": True}
+    assert _speed_path(tc, cuda, NS(kind="toy")) == {"amp": False, "compile": True, "channels_last": False, "fused": True}
+    assert not any(_speed_path(tc, cpu, NS(kind="image")).values())
+    tc.deterministic, tc.amp = True, True
+    assert not any(_speed_path(tc, cuda, NS(kind="image")).values())
