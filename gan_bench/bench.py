@@ -48,6 +48,42 @@ def plain_loop(cfg, steps: int) -> float:
     return time.perf_counter() - t0
 
 
+def plain_dcgan_loop(cfg, images_u8: torch.Tensor, steps: int, device: str) -> float:
+    """A plain fp32 DCGAN loop (the PyTorch DCGAN example's shape): same nets, batch, resolution."""
+    from hydra.utils import instantiate
+
+    torch.manual_seed(cfg.seed)
+    G = instantiate(cfg.model.generator).to(device)
+    D = instantiate(cfg.model.discriminator).to(device)
+    data = (images_u8.float() / 127.5 - 1).to(device)
+    betas = tuple(cfg.optim.betas)
+    opt_g = torch.optim.Adam(G.parameters(), lr=cfg.optim.lr_g, betas=betas)
+    opt_d = torch.optim.Adam(D.parameters(), lr=cfg.optim.lr_d, betas=betas)
+    b, zdim = cfg.train.batch_size, cfg.model.latent_dim
+    ones, zeros = torch.ones(b, device=device), torch.zeros(b, device=device)
+    _sync(device)
+    t0 = time.perf_counter()
+    for _ in range(steps):
+        x = data[torch.randint(len(data), (b,), device=device)]
+        fake = G(torch.randn(b, zdim, device=device))
+        d_loss = F.binary_cross_entropy_with_logits(D(x), ones) + \
+            F.binary_cross_entropy_with_logits(D(fake.detach()), zeros)
+        opt_d.zero_grad()
+        d_loss.backward()
+        opt_d.step()
+        g_loss = F.binary_cross_entropy_with_logits(D(fake), ones)
+        opt_g.zero_grad()
+        g_loss.backward()
+        opt_g.step()
+    _sync(device)
+    return time.perf_counter() - t0
+
+
+def _sync(device):
+    if device == "cuda":
+        torch.cuda.synchronize()
+
+
 def trainer_run(overrides: list[str], steps: int) -> float:
     from gan_bench.train import train
 
@@ -87,7 +123,37 @@ def bench_ensemble(args) -> dict:
     return out
 
 
-BENCHES = {"ring": bench_ring, "ensemble": bench_ensemble}
+def bench_dcgan(args) -> dict:
+    """DCGAN images/s: the trainer (deterministic on the CPU; the speed path on CUDA) against the
+    plain fp32 loop. The data are random-noise images written as PNGs and read through the real
+    `folder` loader and cache: content does not change the cost of a step."""
+    import numpy as np
+    from PIL import Image
+
+    res = args.resolution
+    with tempfile.TemporaryDirectory() as d:
+        rng = np.random.default_rng(0)
+        for i in range(args.images):
+            Image.fromarray(rng.integers(0, 256, (res, res, 3), dtype=np.uint8)).save(f"{d}/{i:05d}.png")
+        base = ["dataset=folder", f"dataset.path={d}", f"dataset.resolution={res}", f"paths.data={d}/data",
+                "model=dcgan", "loss=bce", "loss.generator=ns", f"train.device={args.device}",
+                f"train.batch_size={args.batch}", "eval.n_samples=64", "train.log_every=10"] + args.override
+        if args.device == "cpu":
+            base.append("train.deterministic=true")
+        cfg = compose(base + ["paths.run_dir=/tmp/unused"])
+        from hydra.utils import instantiate
+        images = instantiate(cfg.dataset).train
+        plain, ours = [], []
+        for _ in range(args.repeats):
+            plain.append(plain_dcgan_loop(cfg, torch.as_tensor(np.asarray(images)), args.steps, args.device))
+            ours.append(trainer_run(base + [f"train.eval_every={args.steps}", f"train.ckpt_every={args.steps}"],
+                                    args.steps))
+    p, t = args.steps * args.batch / min(plain), args.steps * args.batch / min(ours)
+    return {"bench": "dcgan", "device": args.device, "resolution": res, "batch": args.batch, "steps": args.steps,
+            "plain_images_per_s": round(p, 1), "trainer_images_per_s": round(t, 1), "ratio": round(t / p, 3)}
+
+
+BENCHES = {"ring": bench_ring, "ensemble": bench_ensemble, "dcgan": bench_dcgan}
 
 
 def main(argv: list[str]) -> int:
@@ -96,7 +162,10 @@ def main(argv: list[str]) -> int:
     ap.add_argument("--steps", type=int, default=2000)
     ap.add_argument("--repeats", type=int, default=2)
     ap.add_argument("--k", type=int, nargs="+", default=[1, 16, 64, 200], help="ensemble sizes (ensemble)")
-    ap.add_argument("--device", default="cpu", help="cpu or cuda (ensemble)")
+    ap.add_argument("--device", default="cpu", help="cpu or cuda (ensemble, dcgan)")
+    ap.add_argument("--resolution", type=int, default=32, help="image size (dcgan)")
+    ap.add_argument("--batch", type=int, default=64, help="batch size (dcgan)")
+    ap.add_argument("--images", type=int, default=512, help="data set size (dcgan)")
     ap.add_argument("override", nargs="*", help="extra Hydra overrides for the trainer side")
     args = ap.parse_args(argv)
     print(json.dumps(BENCHES[args.name](args)))

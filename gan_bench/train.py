@@ -26,6 +26,7 @@ from gan_bench.ensemble import build_replicas
 from gan_bench.errors import UserError
 from gan_bench.logger import Logger
 from gan_bench.metrics import make_evaluator
+from gan_bench.viz import save_png
 
 # Independent random streams of one run, derived from its seed.
 STREAMS = {"data": 1, "latent": 2, "penalty": 3}
@@ -99,9 +100,6 @@ def train(cfg: DictConfig) -> dict:
     opt_g = torch.optim.Adam(G.parameters(), lr=cfg.optim.lr_g, **adam)
     opt_d = torch.optim.Adam(D.parameters(), lr=cfg.optim.lr_d, **adam)
     evaluator = make_evaluator(data, cfg)
-    # Fixed test latents, identical across runs and untouched by the training streams.
-    z_eval = torch.randn(int(cfg.eval.n_samples), z_dim,
-                         generator=torch.Generator().manual_seed(cfg.eval.latent_seed)).to(device)
 
     # ---------------------------------------------------------------- resume
     step, perms, pos, wall_before = 0, None, n_train, 0.0
@@ -152,22 +150,21 @@ def train(cfg: DictConfig) -> dict:
             return G_run(z)
 
     @torch.no_grad()
-    def evaluate(which):
+    def evaluate(which, final=False):
         net = G if G_ema is None else G_ema
         if G_ema is not None:  # batch-norm statistics are not averaged: take G's
             for b_ema, b in zip(G_ema.buffers(), G.buffers()):
                 b_ema.copy_(b)
         net.eval()
-        z = z_eval.unsqueeze(0).expand(K, -1, -1)
-        samples = torch.cat([net(c).float() for c in z.split(evaluator.chunk, dim=1)], dim=1)
+        # All replicas on the same fixed test latents: z [n, z_dim] -> samples [K, n, ...].
+        results = evaluator(lambda z: net(z.to(device).unsqueeze(0).expand(K, -1, -1)).float(), which, final)
         net.train()
-        for i in which:
-            metrics, picture = evaluator(samples[i], draw=i == which[0])
+        for i, (metrics, picture) in zip(which, results):
             replicas[i]["metrics"] = metrics
             log.metrics(step, metrics, {"replica": i, "seed": seeds[i]} if K > 1 else None)
             if picture is not None:
                 log.image(step, "samples", picture)
-                evaluator.save_picture(picture, run_dir / "samples" / f"step{step:07d}.png")
+                save_png(picture, run_dir / "samples" / f"step{step:07d}.png")
         if K > 1:
             log.scalars(step, _mean_metrics([replicas[i]["metrics"] for i in which]), "metrics_mean/")
 
@@ -254,7 +251,7 @@ def train(cfg: DictConfig) -> dict:
                                         **_short(replicas[0]["metrics"]))
                 t_tick, step_tick = now, step
             if (step % tc.eval_every == 0 or step == tc.steps) and n_active > 0:
-                evaluate([k for k in range(K) if replicas[k]["status"] == "completed"])
+                evaluate([k for k in range(K) if replicas[k]["status"] == "completed"], final=step == tc.steps)
             if step % tc.ckpt_every == 0 or step == tc.steps or stop["signal"] is not None or n_active == 0:
                 save_checkpoint()
             if stop["signal"] is not None:
