@@ -12,6 +12,7 @@ commands:
   report   turn run directories and sweeps into tables       (gan-bench report DIR --help)
   eval     compute metrics for a finished run's checkpoint
   prepare  convert a data set once into gan-bench's cache    (gan-bench prepare NAME --from PATH)
+           or train the Stacked MNIST mode classifier      (gan-bench prepare mnist-classifier)
   bench    speed against a plain PyTorch loop                (gan-bench bench ring)
 """
 
@@ -21,6 +22,7 @@ def _train(args: list[str]) -> int:
     from omegaconf import DictConfig
 
     from gan_bench.config import CONF_DIR, check_overrides
+    from gan_bench.sweep import take_exit_code  # also registers the resolvers sweep configs use
 
     check_overrides(args)
 
@@ -31,7 +33,7 @@ def _train(args: list[str]) -> int:
 
     sys.argv = ["gan-bench train"] + args
     app()
-    return 0
+    return take_exit_code()  # a multirun: 1 when a job failed (gan_bench/sweep.py); a single run: 0
 
 
 def _lazy(module: str, func: str = "main"):
@@ -41,11 +43,17 @@ def _lazy(module: str, func: str = "main"):
     return call
 
 
+def _prepare(args: list[str]) -> int:
+    if args[:1] == ["mnist-classifier"]:  # a model, not a data set: trained once and cached
+        return _lazy("gan_bench.metrics.mnist_modes", "prepare_mnist_classifier_main")(args[1:])
+    return _lazy("gan_bench.data.prepare")(args)
+
+
 COMMANDS = {
     "train": _train,
     "report": _lazy("gan_bench.report"),
     "eval": _lazy("gan_bench.evaluate"),
-    "prepare": _lazy("gan_bench.data.prepare"),
+    "prepare": _prepare,
     "bench": _lazy("gan_bench.bench"),
 }
 

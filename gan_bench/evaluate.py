@@ -1,0 +1,52 @@
+"""`gan-bench eval RUN_DIR [overrides]`: the final metrics of a run's last checkpoint, recomputed
+(e.g. after placing the Inception weights, or with other metrics: eval.final_metrics=[fid50k_train]).
+Appends one record per replica to the run's metrics.jsonl and prints them as JSON lines."""
+
+import argparse
+import json
+from pathlib import Path
+
+import torch
+from omegaconf import OmegaConf
+
+from gan_bench.errors import UserError
+
+
+def main(argv: list[str]) -> int:
+    ap = argparse.ArgumentParser(prog="gan-bench eval", description=__doc__.split("\n")[0])
+    ap.add_argument("run_dir", type=Path)
+    ap.add_argument("override", nargs="*", help="dotlist overrides of the run's config, e.g. eval.n_samples=5000")
+    args = ap.parse_args(argv)
+
+    import gan_bench.config  # noqa: F401  (registers the gb_root resolver)
+    from gan_bench import checkpoint
+    from gan_bench.config import hashed_config
+    from gan_bench.ensemble import build_replicas
+    from gan_bench.metrics import make_evaluator
+    from gan_bench.train import build, pick_device
+
+    run, cfg_file, ckpt = args.run_dir, args.run_dir / ".hydra" / "config.yaml", args.run_dir / "checkpoints" / "last.pt"
+    if not cfg_file.exists() or not ckpt.exists():
+        raise UserError(f"{run} is not a finished gan-bench run (needs .hydra/config.yaml and checkpoints/last.pt)")
+    cfg = OmegaConf.load(cfg_file)
+    cfg.paths.run_dir = str(run)
+    cfg = OmegaConf.merge(cfg, OmegaConf.from_dotlist(args.override))
+    state = checkpoint.load(ckpt, checkpoint.config_hash(hashed_config(cfg)))
+    device = pick_device(cfg.train.device)
+
+    data = build(cfg.dataset)
+    K = int(cfg.train.ensemble)
+    G, _ = build_replicas(lambda: build(cfg.model.generator), lambda: build(cfg.model.discriminator),
+                          [int(cfg.seed) + i for i in range(K)])
+    G.load_state_dict(state["G_ema"] or state["G"])
+    G = G.to(device).eval()
+    evaluator = make_evaluator(data, cfg)
+    with torch.no_grad():
+        results = evaluator(lambda z: G(z.to(device).unsqueeze(0).expand(K, -1, -1)).float(), list(range(K)), True)
+    with open(run / "metrics.jsonl", "a") as f:
+        for i, (metrics, _) in enumerate(results):
+            record = {"step": state["step"], "source": "eval", **({"replica": i} if K > 1 else {}), **metrics,
+                      "fingerprints": {k: evaluator.fingerprints.get(k) for k in metrics}}
+            f.write(json.dumps(record) + "\n")
+            print(json.dumps(record))
+    return 0

@@ -1,0 +1,226 @@
+"""Feature extractors for the image metrics, loaded only from local weights files.
+
+Two networks, each named by what it computes so the name can go into fingerprints:
+
+- `tf_inception`: torch-fidelity's FeatureExtractorInceptionV3, a port of the TF-Inception
+  2015-12-05 graph of the standard FID/KID/IS protocol (pool3 = 2048-d,
+  `logits_unbiased` = 1008-d for IS). Input uint8, resized inside the network exactly as TF 1.x did.
+- `tv_inception_logits_nonstandard`: torchvision inception_v3 with its IMAGENET1K_V1 weights and
+  1000-d logits as features, the preprocessing of the (alpha_D, alpha_G)-GAN papers. Its numbers
+  are NOT comparable with standard FID; the name says so wherever it appears.
+
+Weights are never downloaded here: a missing file is a UserError naming the file, its checksum
+and where to put it. Both file names end in 8 hex digits; by torch hub's naming convention they
+are the first digits of the file's SHA-256 (torchvision enforces this with check_hash=True; for
+the torch-fidelity file gan-bench applies the same check itself).
+"""
+
+import contextlib
+import hashlib
+import os
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+
+from gan_bench.errors import UserError
+
+
+@dataclass(frozen=True)
+class WeightsFile:
+    label: str
+    filename: str
+    url: str
+    sha256_prefix: str
+    config_key: str   # where a user points gan-bench at the file instead of the hub cache
+
+
+TF_INCEPTION = WeightsFile(
+    "TF-Inception (torch-fidelity)", "weights-inception-2015-12-05-6726825d.pth",
+    "https://github.com/toshas/torch-fidelity/releases/download/v0.2.0/weights-inception-2015-12-05-6726825d.pth",
+    "6726825d", "eval.inception_weights")
+TV_INCEPTION = WeightsFile(
+    "torchvision Inception-v3", "inception_v3_google-0cc3c7bd.pth",
+    "https://download.pytorch.org/models/inception_v3_google-0cc3c7bd.pth",
+    "0cc3c7bd", "eval.torchvision_inception_weights")
+
+
+def hub_checkpoint_dir() -> Path:
+    """torch hub's standard cache ($TORCH_HOME/hub/checkpoints, default ~/.cache/torch/hub/...)."""
+    return Path(torch.hub.get_dir()) / "checkpoints"
+
+
+def resolve_weights(spec: WeightsFile, path=None) -> Path:
+    """The local weights file: `path` if given, else the hub cache. Never downloads."""
+    p = Path(path).expanduser() if path else hub_checkpoint_dir() / spec.filename
+    if not p.is_file():
+        raise UserError(
+            f"missing {spec.label} weights {p} (SHA-256 begins {spec.sha256_prefix}): "
+            f"download {spec.url} into {hub_checkpoint_dir()}/ or set {spec.config_key}=/path/to/{spec.filename}")
+    return p
+
+
+_SHA_CACHE: dict = {}
+
+
+def file_sha256(path: Path) -> str:
+    """SHA-256 of a file, memoized per (path, size, mtime) since weights are ~100 MB."""
+    st = os.stat(path)
+    key = (str(Path(path).resolve()), st.st_size, st.st_mtime_ns)
+    if key not in _SHA_CACHE:
+        h = hashlib.sha256()
+        with open(path, "rb") as f:
+            for block in iter(lambda: f.read(1 << 20), b""):
+                h.update(block)
+        _SHA_CACHE[key] = h.hexdigest()
+    return _SHA_CACHE[key]
+
+
+def check_weights(spec: WeightsFile, path: Path) -> str:
+    """Return the file's SHA-256. A file carrying the standard name must carry its content (a
+    truncated or different file under that name would silently change every number); a file
+    under another name is the user's explicit choice: accepted, flagged, and fingerprinted."""
+    sha = file_sha256(path)
+    if sha.startswith(spec.sha256_prefix):
+        return sha
+    if path.name == spec.filename:
+        raise UserError(f"weights file {path} has SHA-256 {sha[:16]}..., expected it to begin with "
+                        f"{spec.sha256_prefix}: delete it and download {spec.url} again")
+    warnings.warn(f"{path} is not the standard {spec.filename} (SHA-256 {sha[:16]}...): "
+                  "its metric values are not comparable with published ones", stacklevel=3)
+    return sha
+
+
+@contextlib.contextmanager
+def no_tf32():
+    """Full fp32 matmuls/convolutions while measuring: TF32 shifts FID in the first decimal."""
+    saved = torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32
+    torch.backends.cuda.matmul.allow_tf32 = False
+    torch.backends.cudnn.allow_tf32 = False
+    try:
+        yield
+    finally:
+        torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32 = saved
+
+
+def to_uint8(images: torch.Tensor) -> torch.Tensor:
+    """Generator output in [-1, 1] -> uint8 in [0, 255], the quantization every published metric
+    applies to fakes (they are evaluated as the 8-bit images one would save)."""
+    return ((images.detach().float() + 1) * 127.5).round().clamp(0, 255).to(torch.uint8)
+
+
+def as_rgb(images: torch.Tensor) -> torch.Tensor:
+    """Check the uint8 contract; grayscale [N,1,H,W] becomes 3 identical channels."""
+    if images.dtype != torch.uint8 or images.dim() != 4 or images.shape[1] not in (1, 3):
+        raise TypeError(f"expected uint8 images [N, 1 or 3, H, W], got {images.dtype} {tuple(images.shape)}"
+                        " (quantize fakes with gan_bench.metrics.features.to_uint8)")
+    return images.expand(-1, 3, -1, -1) if images.shape[1] == 1 else images
+
+
+class Extractor:
+    """A frozen network mapping uint8 images to named float32 feature layers, batched.
+
+    `protocol` is everything about the extractor that changes its features; it goes into every
+    fingerprint. `images_seen` counts images run through it (tests check cache hits with it).
+    """
+
+    def __init__(self, name: str, net: torch.nn.Module, layers: tuple, protocol: dict,
+                 device="cpu", batch_size: int = 64):
+        self.name, self.layers, self.protocol = name, layers, protocol
+        self.device, self.batch_size = torch.device(device), batch_size
+        self.net = net.to(self.device).eval().requires_grad_(False)
+        self.images_seen = 0
+
+    def _forward(self, x: torch.Tensor) -> tuple:
+        raise NotImplementedError
+
+    @torch.inference_mode()
+    def __call__(self, images: torch.Tensor) -> dict:
+        out = {k: [] for k in self.layers}
+        with no_tf32():
+            for batch in images.split(self.batch_size):
+                x = as_rgb(batch).to(self.device, non_blocking=True)
+                for k, f in zip(self.layers, self._forward(x)):
+                    out[k].append(f.float().cpu())
+                self.images_seen += len(batch)
+        return {k: torch.cat(v) for k, v in out.items()}
+
+
+class TFInception(Extractor):
+    """torch-fidelity's TF-Inception port: pool3 '2048' (FID/KID/PRDC) and 'logits_unbiased'
+    (IS; the original IS code multiplies pool3 by the softmax weights without the bias)."""
+
+    LAYERS = ("2048", "logits_unbiased")
+
+    def __init__(self, weights_path=None, device="cpu", batch_size: int = 64):
+        from torch_fidelity.feature_extractor_inceptionv3 import FeatureExtractorInceptionV3
+
+        path = resolve_weights(TF_INCEPTION, weights_path)
+        sha = check_weights(TF_INCEPTION, path)
+        try:
+            # torch-fidelity unpickles with weights_only=False; a plain state dict (what the
+            # release file is) must load without it first, so a foreign file cannot run code.
+            torch.load(path, map_location="cpu", weights_only=True)
+            net = FeatureExtractorInceptionV3("inception-v3-compat", list(self.LAYERS),
+                                              feature_extractor_weights_path=str(path))
+        except Exception as e:  # wrong keys/shapes: the file is not this network's weights
+            raise UserError(f"cannot load {path} as TF-Inception weights ({type(e).__name__}): "
+                            f"download {TF_INCEPTION.url}") from e
+        protocol = {"net": "torch-fidelity FeatureExtractorInceptionV3", "weights": path.name,
+                    "weights_sha256": sha, "resize": "tf1x-bilinear-299", "input": "uint8 RGB"}
+        super().__init__("tf_inception", net, self.LAYERS, protocol, device, batch_size)
+
+    def _forward(self, x):
+        return self.net(x)  # takes uint8 itself: the resize and scaling are part of the protocol
+
+
+class TVInceptionLogits(Extractor):
+    """torchvision inception_v3 (IMAGENET1K_V1), 1000-d logits: the non-standard 'FID' of the
+    (alpha_D, alpha_G)-GAN papers. Preprocessing as there: [0,1] -> bilinear resize to 299 ->
+    ImageNet mean/std; transform_input=True as torchvision sets it for these weights."""
+
+    LAYERS = ("logits",)
+    MEAN, STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
+
+    def __init__(self, weights_path=None, device="cpu", batch_size: int = 64):
+        from torchvision.models import inception_v3
+
+        path = resolve_weights(TV_INCEPTION, weights_path)
+        sha = check_weights(TV_INCEPTION, path)
+        net = inception_v3(weights=None, aux_logits=True, transform_input=True, init_weights=False)
+        try:
+            net.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
+        except Exception as e:
+            raise UserError(f"cannot load {path} as torchvision inception_v3 weights ({type(e).__name__}): "
+                            f"download {TV_INCEPTION.url}") from e
+        protocol = {"net": "torchvision inception_v3 IMAGENET1K_V1 logits (NON-STANDARD)",
+                    "weights": path.name, "weights_sha256": sha,
+                    "resize": "torch-bilinear-299-align_corners=False", "normalize": "imagenet",
+                    "transform_input": True, "input": "uint8 RGB"}
+        super().__init__("tv_inception_logits_nonstandard", net, self.LAYERS, protocol, device, batch_size)
+        mean = torch.tensor(self.MEAN, device=self.device).view(1, 3, 1, 1)
+        std = torch.tensor(self.STD, device=self.device).view(1, 3, 1, 1)
+        self._mean, self._std = mean, std
+
+    def _forward(self, x):
+        x = x.float() / 255
+        x = F.interpolate(x, size=(299, 299), mode="bilinear", align_corners=False)
+        return (self.net((x - self._mean) / self._std),)
+
+
+EXTRACTORS = {"tf_inception": TFInception, "tv_inception_logits_nonstandard": TVInceptionLogits}
+_LOADED: dict = {}
+
+
+def get_extractor(name: str, weights_path=None, device="cpu", batch_size: int = 64) -> Extractor:
+    """Build (or reuse: one process evaluates many times) an extractor by registry name."""
+    cls = EXTRACTORS[name]
+    spec = TF_INCEPTION if cls is TFInception else TV_INCEPTION
+    path = resolve_weights(spec, weights_path)
+    key = (name, str(path.resolve()), file_sha256(path), str(torch.device(device)))
+    if key not in _LOADED:
+        _LOADED[key] = cls(path, device, batch_size)
+    _LOADED[key].batch_size = batch_size  # memory only: features do not depend on it
+    return _LOADED[key]

@@ -1,0 +1,66 @@
+"""The trainer's evaluator for image data: a sample grid every evaluation, the configured image
+metrics (`eval.metrics`, cheap) at `train.eval_every` and the full ones (`eval.final_metrics`)
+at the end, all on fixed test latents. Weights and metric names are checked here, at start-up,
+so a missing Inception file fails before any training."""
+
+import numpy as np
+import torch
+
+from gan_bench.data.images import to_uint8
+from gan_bench.metrics import fixed_latents
+from gan_bench.metrics.image import ImageMetrics, default_cache_dir
+
+
+class ImageEvaluator:
+    chunk = 64       # images per generator forward
+    grid = 64        # images in the sample picture
+
+    def __init__(self, data, cfg):
+        ev = cfg.eval
+        manifest = data.info.get("manifest") or {}
+        # Identifies the real images' content: name, preprocessing and the source's checksum.
+        dataset_id = f"{data.name}:{manifest.get('params')}:{manifest.get('source', {}).get('fingerprint')}"
+        device = "cuda" if cfg.train.device != "cpu" and torch.cuda.is_available() else "cpu"
+        make = lambda names: ImageMetrics(
+            list(names), self._reals(data), dataset_id, default_cache_dir(cfg.paths.data),
+            weights_path=ev.inception_weights, device=device, crop=str(data.info.get("crop") or "none"),
+            tv_weights_path=ev.torchvision_inception_weights) if names else None
+        self.cheap, self.full = make(ev.metrics), make(ev.final_metrics)
+        n = max([m.num_fakes for m in (self.cheap, self.full) if m is not None] + [self.grid])
+        self.z = fixed_latents(n, int(cfg.model.latent_dim), int(ev.latent_seed))
+        self.fingerprints: dict[str, str] = {}
+
+    @staticmethod
+    def _reals(data):
+        reals = {"train": lambda: data.train}  # called only on a reference-statistics cache miss
+        if data.test is not None:
+            reals["test"] = lambda: data.test
+        return reals
+
+    def __call__(self, generate, which: list[int], final: bool = False) -> list:
+        assert which in ([0], []), "image models train one replica per run"
+        if not which:
+            return []
+        sample = lambda z: to_uint8(generate(z)[0])
+        out = {}
+        metrics = self.full if final and self.full is not None else self.cheap
+        if metrics is not None:
+            pos = 0
+
+            def sample_fn(k):  # the next k fixed latents, from the first one at every evaluation
+                nonlocal pos
+                z = self.z[pos:pos + k]
+                pos += k
+                return sample(z)
+
+            out = metrics(sample_fn)
+            self.fingerprints.update(metrics.fingerprints)
+        return [(out, _grid(sample(self.z[: self.grid])))]
+
+
+def _grid(u8: torch.Tensor) -> np.ndarray:
+    from torchvision.utils import make_grid
+
+    g = make_grid(u8.cpu(), nrow=int(len(u8) ** 0.5), padding=2, pad_value=255)
+    g = g if g.shape[0] == 3 else g.expand(3, -1, -1)
+    return g.permute(1, 2, 0).contiguous().numpy()
