@@ -56,6 +56,9 @@ def check_config(cfg: DictConfig) -> None:
             raise UserError(f"train.{key} must be auto, true or false, got {cfg.train[key]!r}")
     if not isinstance(cfg.train.ema, (int, float)) or not 0 <= cfg.train.ema < 1:
         raise UserError(f"train.ema must be an EMA decay in [0, 1) (0 = off), got {cfg.train.ema!r}: e.g. train.ema=0.999")
+    e = cfg.train.epochs
+    if e is not None and (not isinstance(e, int) or isinstance(e, bool) or e <= 0):
+        raise UserError(f"train.epochs must be a positive integer or null, got {e!r}: e.g. train.epochs=150")
     if cfg.train.device not in ("auto", "cpu", "cuda"):
         raise UserError(f"train.device must be auto, cpu or cuda, got {cfg.train.device!r}")
     for key in ("lr_d", "lr_g"):

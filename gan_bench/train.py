@@ -62,11 +62,6 @@ def train(cfg: DictConfig) -> dict:
     K, seeds = int(tc.ensemble), [int(cfg.seed) + i for i in range(int(tc.ensemble))]
     run_dir = Path(cfg.paths.run_dir)
     result_path, ckpt_path = run_dir / "result.json", run_dir / "checkpoints" / "last.pt"
-    if result_path.exists():
-        done = json.loads(result_path.read_text())
-        if done.get("status") in ("completed", "diverged") and done.get("steps") == tc.steps:
-            done["skipped"] = True  # a finished run is never retrained
-            return done
     device = pick_device(tc.device)
     if tc.deterministic:
         os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
@@ -80,6 +75,13 @@ def train(cfg: DictConfig) -> dict:
     x_train = _place(data.train, device)  # toy data and images that fit: on the device, once
     to_model = _input_transform(data)
     n_train, batch = len(x_train), int(tc.batch_size)
+    # train.epochs, when set, counts passes over the training set (the papers' unit) instead of steps.
+    steps = int(tc.steps) if tc.epochs is None else int(tc.epochs) * math.ceil(n_train / batch)
+    if result_path.exists():
+        done = json.loads(result_path.read_text())
+        if done.get("status") in ("completed", "diverged") and done.get("steps") == steps:
+            done["skipped"] = True  # a finished run is never retrained
+            return done
     g_data = [torch.Generator().manual_seed(stream_seed(s, "data")) for s in seeds]
 
     # ---------------------------------------------------------------- networks and objective
@@ -180,15 +182,15 @@ def train(cfg: DictConfig) -> dict:
     wall = lambda: wall_before + time.perf_counter() - t_start
     # Per-step numbers stay on the device until a log tick (no host sync inside the step).
     hist = torch.zeros(int(tc.log_every), 4, K, device=device)  # d_loss, g_loss, D(x), D(G(z))
-    bar = _progress(tc, step)
+    bar = _progress(tc, step, steps)
     t_tick, step_tick = time.perf_counter(), step
     n_active = int(active.sum())  # a host-side copy, updated at log ticks, so the loop never syncs
 
     # ---------------------------------------------------------------- train
     try:
-        while step < tc.steps and n_active > 0:
-            loss_t = loss_fn.at_step(step, tc.steps)
-            log_now = (step + 1) % tc.log_every == 0 or step + 1 == tc.steps
+        while step < steps and n_active > 0:
+            loss_t = loss_fn.at_step(step, steps)
+            log_now = (step + 1) % tc.log_every == 0 or step + 1 == steps
             for _ in range(tc.n_critic):
                 x = next_batch()
                 fake = gen(latents(x.shape[1]))
@@ -250,9 +252,9 @@ def train(cfg: DictConfig) -> dict:
                         bar.set_postfix(d=f"{scalars['loss/d']:.3f}", g=f"{scalars['loss/g']:.3f}",
                                         **_short(replicas[0]["metrics"]))
                 t_tick, step_tick = now, step
-            if (step % tc.eval_every == 0 or step == tc.steps) and n_active > 0:
-                evaluate([k for k in range(K) if replicas[k]["status"] == "completed"], final=step == tc.steps)
-            if step % tc.ckpt_every == 0 or step == tc.steps or stop["signal"] is not None or n_active == 0:
+            if (step % tc.eval_every == 0 or step == steps) and n_active > 0:
+                evaluate([k for k in range(K) if replicas[k]["status"] == "completed"], final=step == steps)
+            if step % tc.ckpt_every == 0 or step == steps or stop["signal"] is not None or n_active == 0:
                 save_checkpoint()
             if stop["signal"] is not None:
                 log.close()
@@ -260,7 +262,7 @@ def train(cfg: DictConfig) -> dict:
     except (UserError, SystemExit, KeyboardInterrupt):
         raise
     except Exception as e:
-        _write_result(result_path, cfg, "failed", step, wall(), replicas, evaluator, error=repr(e))
+        _write_result(result_path, cfg, "failed", step, steps, wall(), replicas, evaluator, error=repr(e))
         raise
     finally:
         for s, h in old_handlers.items():
@@ -272,10 +274,10 @@ def train(cfg: DictConfig) -> dict:
     for r in replicas:
         r["step"] = r["diverged_at"] or step
     status = "completed" if any(r["status"] == "completed" for r in replicas) else "diverged"
-    return _write_result(result_path, cfg, status, step, wall(), replicas, evaluator)
+    return _write_result(result_path, cfg, status, step, steps, wall(), replicas, evaluator)
 
 
-def _write_result(path, cfg, status, step, wall_seconds, replicas, evaluator, error=None) -> dict:
+def _write_result(path, cfg, status, step, steps, wall_seconds, replicas, evaluator, error=None) -> dict:
     """result.json: a single run's record, or for an ensemble a summary plus one record per replica."""
     clean = lambda m: {k: (v if not isinstance(v, float) or math.isfinite(v) else str(v)) for k, v in m.items()}
     single = len(replicas) == 1
@@ -283,7 +285,7 @@ def _write_result(path, cfg, status, step, wall_seconds, replicas, evaluator, er
     metrics = replicas[0]["metrics"] if single else _mean_metrics(done)
     diverged_at = replicas[0]["diverged_at"] if single else None
     result = {"status": status, "step": replicas[0].get("step", step) if single else step,
-              "steps": int(cfg.train.steps), "seed": int(cfg.seed), "wall_seconds": round(wall_seconds, 3),
+              "steps": steps, "seed": int(cfg.seed), "wall_seconds": round(wall_seconds, 3),
               "diverged_at": diverged_at, "error": error, "metrics": clean(metrics),
               "fingerprints": {k: evaluator.fingerprints[k] for k in metrics if k in evaluator.fingerprints},
               "replicas": None if single else [{**r, "metrics": clean(r["metrics"])} for r in replicas]}
@@ -356,8 +358,8 @@ def _short(metrics: dict) -> dict:
     return {k: (f"{v:.3f}" if isinstance(v, float) else v) for k, v in metrics.items() if k in keep}
 
 
-def _progress(tc, step):
+def _progress(tc, step, steps):
     if not tc.progress:
         return None
     from tqdm import tqdm
-    return tqdm(total=int(tc.steps), initial=step, unit="step", dynamic_ncols=True)
+    return tqdm(total=steps, initial=step, unit="step", dynamic_ncols=True)

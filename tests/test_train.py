@@ -110,3 +110,10 @@ def test_speed_path_auto_and_deterministic():
     assert not any(_speed_path(tc, cpu, NS(kind="image")).values())
     tc.deterministic, tc.amp = True, True
     assert not any(_speed_path(tc, cuda, NS(kind="image")).values())
+
+
+def test_epochs_count_passes_over_the_data(cfg_factory):
+    # 2000 points, batch 128: 16 batches an epoch (the last one short), so 2 epochs are 32 steps.
+    result = train(cfg_factory("train.epochs=2", "train.log_every=8"))
+    assert result["status"] == "completed" and result["step"] == result["steps"] == 32
+    assert train(cfg_factory("train.epochs=2", "train.log_every=8")).get("skipped")
