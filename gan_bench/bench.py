@@ -153,7 +153,40 @@ def bench_dcgan(args) -> dict:
             "plain_images_per_s": round(p, 1), "trainer_images_per_s": round(t, 1), "ratio": round(t / p, 3)}
 
 
-BENCHES = {"ring": bench_ring, "ensemble": bench_ensemble, "dcgan": bench_dcgan}
+def bench_features(args) -> dict:
+    """TF-Inception pool3 features/s through gan-bench's extractor (uint8 in, 299-px resize inside).
+    Without --weights the same architecture runs with random weights: the speed is the same."""
+    from gan_bench.metrics.features import TFInception
+
+    with tempfile.TemporaryDirectory() as d:
+        path = args.weights or _random_tf_inception(d)
+        ex = TFInception(path, device=args.device, batch_size=args.batch)
+        images = torch.randint(0, 256, (args.images, 3, args.resolution, args.resolution), dtype=torch.uint8)
+        ex(images[: args.batch])  # warm-up: first-call allocations, cudnn autotuning
+        _sync(args.device)
+        t0 = time.perf_counter()
+        ex(images)
+        _sync(args.device)
+        dt = time.perf_counter() - t0
+    return {"bench": "features", "device": args.device, "threads": torch.get_num_threads(), "images": args.images,
+            "resolution": args.resolution, "batch": args.batch, "features_per_s": round(args.images / dt, 1),
+            "weights": "given" if args.weights else "random (same architecture)"}
+
+
+def _random_tf_inception(d) -> str:
+    from torch_fidelity.feature_extractor_inceptionv3 import FeatureExtractorInceptionV3
+
+    class RandomInit(FeatureExtractorInceptionV3):
+        def load_state_dict(self, state_dict, strict=True, assign=False):
+            return None  # keep the random init
+
+    torch.save({}, f"{d}/empty.pth")
+    net = RandomInit("x", ["2048"], feature_extractor_weights_path=f"{d}/empty.pth")
+    torch.save(net.state_dict(), f"{d}/random-inception.pth")
+    return f"{d}/random-inception.pth"
+
+
+BENCHES = {"ring": bench_ring, "ensemble": bench_ensemble, "dcgan": bench_dcgan, "features": bench_features}
 
 
 def main(argv: list[str]) -> int:
@@ -165,8 +198,9 @@ def main(argv: list[str]) -> int:
     ap.add_argument("--device", default="cpu", help="cpu or cuda (ensemble, dcgan)")
     ap.add_argument("--resolution", type=int, default=32, help="image size (dcgan)")
     ap.add_argument("--batch", type=int, default=64, help="batch size (dcgan)")
-    ap.add_argument("--images", type=int, default=512, help="data set size (dcgan)")
+    ap.add_argument("--images", type=int, default=512, help="data set size (dcgan, features)")
+    ap.add_argument("--weights", default=None, help="TF-Inception weights file (features)")
     ap.add_argument("override", nargs="*", help="extra Hydra overrides for the trainer side")
-    args = ap.parse_args(argv)
+    args = ap.parse_intermixed_args(argv)  # overrides may come before or after the options
     print(json.dumps(BENCHES[args.name](args)))
     return 0

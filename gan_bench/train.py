@@ -117,7 +117,7 @@ def train(cfg: DictConfig) -> dict:
                 g.set_state(s)
         g_pen.set_state(state["rng"]["penalty"])
         step, pos, wall_before, replicas = state["step"], state["pos"], state["wall_seconds"], state["replicas"]
-        perms = None if state["perms"] is None else state["perms"].to(device)
+        perms = None if state["perms"] is None else state["perms"].to(x_train.device)
         active = torch.tensor([r["status"] == "completed" for r in replicas], device=device)
 
     def save_checkpoint():
