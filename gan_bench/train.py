@@ -63,9 +63,8 @@ def train(cfg: DictConfig) -> dict:
     run_dir = Path(cfg.paths.run_dir)
     result_path, ckpt_path = run_dir / "result.json", run_dir / "checkpoints" / "last.pt"
     device = pick_device(tc.device)
-    if tc.deterministic:
+    if tc.deterministic:  # cuBLAS reads this when its first handle is made
         os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
-        torch.use_deterministic_algorithms(True)
     torch.backends.cudnn.benchmark = device.type == "cuda" and not tc.deterministic
     cfg_hash = checkpoint.config_hash(hashed_config(cfg))
     state = checkpoint.load(ckpt_path, cfg_hash) if ckpt_path.exists() else None
@@ -187,6 +186,9 @@ def train(cfg: DictConfig) -> dict:
     n_active = int(active.sum())  # a host-side copy, updated at log ticks, so the loop never syncs
 
     # ---------------------------------------------------------------- train
+    was_deterministic = torch.are_deterministic_algorithms_enabled()
+    if tc.deterministic:
+        torch.use_deterministic_algorithms(True)
     try:
         while step < steps and n_active > 0:
             loss_t = loss_fn.at_step(step, steps)
@@ -265,6 +267,7 @@ def train(cfg: DictConfig) -> dict:
         _write_result(result_path, cfg, "failed", step, steps, wall(), replicas, evaluator, error=repr(e))
         raise
     finally:
+        torch.use_deterministic_algorithms(was_deterministic)  # a process-wide switch: hand it back
         for s, h in old_handlers.items():
             signal.signal(s, h)
         if bar is not None:
