@@ -20,42 +20,15 @@ def compose(overrides: list[str]):
         return hydra_compose(config_name="train", overrides=overrides)
 
 
-def plain_loop(cfg, steps: int) -> float:
-    """The baseline a researcher would write: same nets, Adam, batch, non-saturating BCE."""
-    from hydra.utils import instantiate
-
-    data = instantiate(cfg.dataset).train
-    torch.manual_seed(cfg.seed)
-    G, D = instantiate(cfg.model.generator), instantiate(cfg.model.discriminator)
-    betas = tuple(cfg.optim.betas)
-    opt_g = torch.optim.Adam(G.parameters(), lr=cfg.optim.lr_g, betas=betas)
-    opt_d = torch.optim.Adam(D.parameters(), lr=cfg.optim.lr_d, betas=betas)
-    b, zdim = cfg.train.batch_size, cfg.model.latent_dim
-    ones, zeros = torch.ones(b), torch.zeros(b)
-    t0 = time.perf_counter()
-    for _ in range(steps):
-        x = data[torch.randint(len(data), (b,))]
-        fake = G(torch.randn(b, zdim))
-        d_loss = F.binary_cross_entropy_with_logits(D(x), ones) + \
-            F.binary_cross_entropy_with_logits(D(fake.detach()), zeros)
-        opt_d.zero_grad()
-        d_loss.backward()
-        opt_d.step()
-        g_loss = F.binary_cross_entropy_with_logits(D(fake), ones)
-        opt_g.zero_grad()
-        g_loss.backward()
-        opt_g.step()
-    return time.perf_counter() - t0
-
-
-def plain_dcgan_loop(cfg, images_u8: torch.Tensor, steps: int, device: str) -> float:
-    """A plain fp32 DCGAN loop (the PyTorch DCGAN example's shape): same nets, batch, resolution."""
+def plain_loop(cfg, data: torch.Tensor, steps: int, device: str = "cpu") -> float:
+    """The baseline a researcher would write: the config's G and D, Adam, uniformly drawn batches,
+    non-saturating BCE, fp32, nothing else. `data` is the training set in model space."""
     from hydra.utils import instantiate
 
     torch.manual_seed(cfg.seed)
     G = instantiate(cfg.model.generator).to(device)
     D = instantiate(cfg.model.discriminator).to(device)
-    data = (images_u8.float() / 127.5 - 1).to(device)
+    data = data.to(device)
     betas = tuple(cfg.optim.betas)
     opt_g = torch.optim.Adam(G.parameters(), lr=cfg.optim.lr_g, betas=betas)
     opt_d = torch.optim.Adam(D.parameters(), lr=cfg.optim.lr_d, betas=betas)
@@ -95,10 +68,12 @@ def trainer_run(overrides: list[str], steps: int) -> float:
 
 def bench_ring(args) -> dict:
     overrides = ["dataset=ring", "model=mlp", "loss=bce", "loss.generator=ns", "train.device=cpu"] + args.override
+    from hydra.utils import instantiate
+
     cfg = compose(overrides + ["paths.run_dir=/tmp/unused"])
     plain, ours = [], []
     for _ in range(args.repeats):
-        plain.append(plain_loop(cfg, args.steps))
+        plain.append(plain_loop(cfg, instantiate(cfg.dataset).train, args.steps))
         ours.append(trainer_run(overrides, args.steps))
     p, t = args.steps / min(plain), args.steps / min(ours)
     return {"bench": "ring", "steps": args.steps, "batch": cfg.train.batch_size, "threads": torch.get_num_threads(),
@@ -145,7 +120,8 @@ def bench_dcgan(args) -> dict:
         images = instantiate(cfg.dataset).train
         plain, ours = [], []
         for _ in range(args.repeats):
-            plain.append(plain_dcgan_loop(cfg, torch.as_tensor(np.asarray(images)), args.steps, args.device))
+            plain.append(plain_loop(cfg, torch.as_tensor(np.asarray(images)).float() / 127.5 - 1, args.steps,
+                                    args.device))
             ours.append(trainer_run(base + [f"train.eval_every={args.steps}", f"train.ckpt_every={args.steps}"],
                                     args.steps))
     p, t = args.steps * args.batch / min(plain), args.steps * args.batch / min(ours)

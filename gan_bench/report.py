@@ -66,7 +66,7 @@ def main(argv: list[str] | None = None) -> int:
     out = Path(args.out or args.dirs[0])
     out.mkdir(parents=True, exist_ok=True)
 
-    sections = [tables.main_table(groups, args.collapse_fid)]
+    sections = [tables.main_table(groups, args.collapse_fid, compact=args.format != "csv")]
     if spec is not None:
         metric = args.metric or (comps[0].metrics[0] if comps and len(comps[0].metrics) == 1
                                  else "success")
@@ -78,7 +78,7 @@ def main(argv: list[str] | None = None) -> int:
             sections.append(pivot.grid_table(grid, *spec))
             notes.append(f"heatmap: {pivot.heatmap(grid, *spec, metric, out)}")
     for comp in comps:
-        table, more = tables.compare_table(groups, comp)
+        table, more = tables.compare_table(groups, comp, compact=args.format != "csv")
         sections.append(table)
         notes += more
     if not args.no_hparams:

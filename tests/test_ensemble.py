@@ -56,35 +56,11 @@ def test_replicas_equal_single_runs(cfg_factory, tmp_path):
                 assert abs(result["replicas"][i]["metrics"]["hq"] - r["metrics"]["hq"]) < 0.01
 
 
-class NanInReplica:
-    """bce whose D loss for replica 1 turns NaN from the k-th call."""
-
-    def __init__(self, k: int, replica: int = 1):
-        from gan_bench.losses import make_loss
-
-        self.inner, self.k, self.replica, self.calls = make_loss("bce"), k, replica, 0
-        self.needs_real_for_g, self.logit_scale = False, 1.0
-
-    def at_step(self, step, total):
-        return self
-
-    def d_loss(self, real, fake):
-        self.calls += 1
-        out = self.inner.d_loss(real, fake)
-        if self.calls >= self.k:
-            out = out.clone()
-            out[self.replica] = float("nan")
-        return out
-
-    def g_loss(self, fake, real=None):
-        return self.inner.g_loss(fake, real)
-
-
 def test_diverged_replica_is_frozen_others_unaffected(cfg_factory, tmp_path):
     args = [f"seed={SEED}", f"train.ensemble={K}", "train.steps=30", "train.log_every=10"]
     clean = train(cfg_factory(*args, run_dir=tmp_path / "clean"))
     cfg = cfg_factory(*args, run_dir=tmp_path / "nan")
-    cfg.loss = {"_target_": "test_ensemble.NanInReplica", "k": 7}
+    cfg.loss = {"_target_": "test_train.NanAfter", "k": 7, "replica": 1}
     result = train(cfg)
     statuses = [r["status"] for r in result["replicas"]]
     assert statuses == ["completed", "diverged", "completed"] and result["status"] == "completed"
@@ -99,8 +75,6 @@ def test_diverged_replica_is_frozen_others_unaffected(cfg_factory, tmp_path):
 
 
 def test_all_replicas_diverged(cfg_factory, tmp_path):
-    from test_train import NanAfter  # noqa: F401  (same module path used by the config below)
-
     cfg = cfg_factory(f"train.ensemble=2", "train.steps=30", "train.log_every=10")
     cfg.loss = {"_target_": "test_train.NanAfter", "k": 4}
     result = train(cfg)

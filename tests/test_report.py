@@ -132,9 +132,12 @@ def test_sweep_table_exact_values(sweep, capsys):
     out, _ = run([sweep, "--no-hparams"], capsys)
     rows = by_header(md_rows(out, "Runs by group"))
     assert [r["alpha_d"] for r in rows] == ["0.5", "1"]
+    # Overrides every group shares are named once, in the title, not repeated in columns.
+    assert "Runs by group (seeds pooled) (every group: alpha_g=1, loss=alpha)" in out
     a, b = rows
-    assert (a["alpha_g"], a["loss"], a["n"], a["completed"], a["diverged"], a["failed"],
-            a["incomplete"]) == ("1", "alpha", "10", "10", "0", "0", "0")
+    assert "alpha_g" not in a and "loss" not in a
+    assert (a["n"], a["completed"], a["diverged"], a["failed"],
+            a["incomplete"]) == ("10", "10", "0", "0", "0")
     assert a["success % [95% CI]"] == ci_text(8, 10)
     assert a["failure % [95% CI]"] == ci_text(1, 10)
     assert a["hq mean ± std"] == f"{statistics.fmean(A_HQ):.3f} ± {statistics.stdev(A_HQ):.3f}"
@@ -169,7 +172,8 @@ def test_grouping_pools_seeds_and_ignores_device_hydra_and_number_spelling(tmp_p
     sweep_cell(tmp_path / "c", {"alpha_d": "1.00", "train.log_every": 7}, [ok], first_seed=2)
     out, _ = run([tmp_path, "--no-hparams"], capsys)
     rows = by_header(md_rows(out, "Runs by group"))
-    assert [(r["alpha_d"], r["train.log_every"], r["n"]) for r in rows] == [("1", "–", "2"), ("1", "7", "1")]
+    assert [(r["train.log_every"], r["n"]) for r in rows] == [("–", "2"), ("7", "1")]
+    assert "(every group: alpha_d=1)" in out
     out, _ = run([tmp_path, "--no-hparams", "--ignore", "train.log_every"], capsys)
     assert [(r["alpha_d"], r["n"]) for r in by_header(md_rows(out, "Runs by group"))] == [("1", "3")]
 
@@ -262,13 +266,13 @@ def test_csv_output_parses_with_one_field_per_number(sweep, capsys):
 
 def test_latex_output(sweep, capsys):
     out, _ = run([sweep, "--no-hparams", "--format", "latex"], capsys)
-    assert "\\begin{tabular}{lll" in out and "\\end{tabular}" in out
-    assert "alpha\\_d & alpha\\_g & loss & n &" in out
+    assert "\\begin{tabular}{lrrr" in out and "\\end{tabular}" in out
+    assert "alpha\\_d & n &" in out and "% Runs by group (seeds pooled) (every group: alpha_g=1, loss=alpha)" in out
     assert "success \\% [95\\% CI]" in out
     row = next(s for s in out.splitlines() if s.startswith("0.5 &"))
     cells = [c.strip() for c in row.removesuffix("\\\\").split("&")]
-    assert cells[8] == ci_text(8, 10)
-    assert cells[10] == f"{statistics.fmean(A_HQ):.3f} $\\pm$ {statistics.stdev(A_HQ):.3f}"
+    assert cells[6] == ci_text(8, 10)
+    assert cells[8] == f"{statistics.fmean(A_HQ):.3f} $\\pm$ {statistics.stdev(A_HQ):.3f}"
     assert out.rstrip().splitlines()[-1] == "% 15 runs: 12 completed, 1 diverged, 1 failed, 1 incomplete"
 
 

@@ -10,12 +10,13 @@ from gan_bench.train import train
 
 
 class NanAfter:
-    """A bce loss whose D loss turns NaN from its k-th call: a divergence on cue."""
+    """A bce loss whose D loss turns NaN from its k-th call (for one replica, or all): a
+    divergence on cue."""
 
-    def __init__(self, k: int):
+    def __init__(self, k: int, replica: int | None = None):
         from gan_bench.losses import make_loss
 
-        self.inner, self.k, self.calls = make_loss("bce"), k, 0
+        self.inner, self.k, self.replica, self.calls = make_loss("bce"), k, replica, 0
         self.needs_real_for_g, self.logit_scale = False, 1.0
 
     def at_step(self, step, total):
@@ -24,7 +25,10 @@ class NanAfter:
     def d_loss(self, real, fake):
         self.calls += 1
         out = self.inner.d_loss(real, fake)
-        return out * float("nan") if self.calls >= self.k else out
+        if self.calls >= self.k:
+            out = out.clone()
+            out[... if self.replica is None else self.replica] = float("nan")
+        return out
 
     def g_loss(self, fake, real=None):
         return self.inner.g_loss(fake, real)

@@ -9,13 +9,32 @@ from gan_bench.reporting.stats import MeanStd
 COUNTS = ("completed", "diverged", "failed", "incomplete")
 
 
-def key_columns(groups: list[Group]) -> list[Column]:
-    return [Column(k, [k], text=True) for k, _ in groups[0].key]
+def shown_keys(groups: list[Group], compact: bool = True) -> list[int]:
+    """Key columns worth a column: those that differ between groups. A sweep's fixed overrides
+    (experiment=..., train.steps=...) go to the title instead; one group shows all its keys, and
+    so does a machine-read table (compact=False, csv)."""
+    n = len(groups[0].key)
+    varying = [i for i in range(n) if len({g.key[i][1] for g in groups}) > 1]
+    return varying if compact and varying and len(groups) > 1 else list(range(n))
 
 
-def key_cells(g: Group) -> list:
+def fixed_keys(groups: list[Group], compact: bool = True) -> str:
+    shown = set(shown_keys(groups, compact))
+    return ", ".join(f"{k}={v}" for i, (k, v) in enumerate(groups[0].key) if i not in shown and v != "")
+
+
+def key_columns(groups: list[Group], compact: bool = True) -> list[Column]:
+    return [Column(groups[0].key[i][0], [groups[0].key[i][0]], text=True) for i in shown_keys(groups, compact)]
+
+
+def key_cells(g: Group, shown: list[int]) -> list:
     # An empty value means the group ran with the config default for that key.
-    return [v if v != "" else None for _, v in g.key]
+    return [g.key[i][1] if g.key[i][1] != "" else None for i in shown]
+
+
+def _title(text: str, groups: list[Group], compact: bool) -> str:
+    fixed = fixed_keys(groups, compact)
+    return f"{text} (every group: {fixed})" if fixed else text
 
 
 def _mean(g: Group, metric: str):
@@ -27,9 +46,9 @@ def fid_metrics(groups: list[Group]) -> list[str]:
     return sorted({m for g in groups for m in g.metrics if m.startswith("fid")})
 
 
-def main_table(groups: list[Group], collapse_fid: float) -> Table:
+def main_table(groups: list[Group], collapse_fid: float, compact: bool = True) -> Table:
     present = set().union(*(g.metrics for g in groups))
-    cols = key_columns(groups) + [Column("n", ["n"])] + [Column(c, [c]) for c in COUNTS]
+    cols = key_columns(groups, compact) + [Column("n", ["n"])] + [Column(c, [c]) for c in COUNTS]
     # (column, cell function) pairs, only for metrics some run reports.
     spec = []
     for m in G.RATE_METRICS:
@@ -49,16 +68,17 @@ def main_table(groups: list[Group], collapse_fid: float) -> Table:
                     [f"{m}_collapse_pct", f"{m}_collapse_lo", f"{m}_collapse_hi"]),
              lambda g, m=m: G.collapse_of(g, m, collapse_fid)),
         ]
-    t = Table("Runs by group (seeds pooled)", cols + [c for c, _ in spec])
+    t = Table(_title("Runs by group (seeds pooled)", groups, compact), cols + [c for c, _ in spec])
+    shown = shown_keys(groups, compact)
     for g in groups:
         counts = g.counts()
-        t.rows.append(key_cells(g) + [len(g.seeds)] + [counts[c] for c in COUNTS]
+        t.rows.append(key_cells(g, shown) + [len(g.seeds)] + [counts[c] for c in COUNTS]
                       + [fn(g) for _, fn in spec])
     return t
 
 
-def compare_table(groups: list[Group], comp: Comparison) -> tuple[Table, list[str]]:
-    cols = key_columns(groups) + [
+def compare_table(groups: list[Group], comp: Comparison, compact: bool = True) -> tuple[Table, list[str]]:
+    cols = key_columns(groups, compact) + [
         Column("metric", ["metric"], text=True),
         Column("measured [95% CI]", ["measured", "measured_lo", "measured_hi"]),
         Column("n", ["n"]),
@@ -66,7 +86,8 @@ def compare_table(groups: list[Group], comp: Comparison) -> tuple[Table, list[st
         Column("published seeds", ["published_seeds"]),
         Column("inside 95% CI", ["inside"], text=True),
     ]
-    t = Table(f"Compared with {comp.name}: {comp.description}", cols)
+    t = Table(_title(f"Compared with {comp.name}: {comp.description}", groups, compact), cols)
+    shown = shown_keys(groups, compact)
     matched = set()
     for g in groups:
         for ref in rows_for(g, comp):
@@ -74,7 +95,7 @@ def compare_table(groups: list[Group], comp: Comparison) -> tuple[Table, list[st
             est = measure(g, ref.metric)
             flag = inside(est, ref)
             n = None if est is None or isinstance(est, Mixed) else est.n
-            t.rows.append(key_cells(g) + [ref.metric, est, n, ref.value, ref.seeds,
+            t.rows.append(key_cells(g, shown) + [ref.metric, est, n, ref.value, ref.seeds,
                                           None if flag is None else ("yes" if flag else "no")])
     notes = []
     if not t.rows:
