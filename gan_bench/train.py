@@ -204,7 +204,7 @@ def train(cfg: DictConfig) -> dict:
                 opt_d.zero_grad(set_to_none=True)
                 d_total.backward()
                 opt_d.step()
-            d_grad = _grad_norm(D) if log_now else None
+            d_grad = _grad_norm(D, active if K > 1 else None) if log_now else None
 
             # Generator step on the fake batch of the last D step (ISIT'23 protocol). D's weights
             # need no gradient here, which saves its weight-gradient matmuls.
@@ -238,14 +238,15 @@ def train(cfg: DictConfig) -> dict:
                 n_active -= len(newly)
                 if newly:
                     evaluate(newly)  # what the diverged model produces: usually nothing on a mode
-                ok = ~bad.any(0)
+                ok = active.cpu()  # tick scalars average the replicas still training
                 now = time.perf_counter()
                 if ok.any():
+                    keep = ok.to(device) if K > 1 else None
                     good = rows[:, :, ok]
                     scalars = {"loss/d": good[:, 0].mean().item(), "loss/g": good[:, 1].mean().item(),
                                "D/real": good[:, 2].mean().item(), "D/fake": good[:, 3].mean().item(),
-                               "grad_norm/d": d_grad, "grad_norm/g": _grad_norm(G),
-                               "grad_norm/g_samples": _sample_grad_norm(fake),
+                               "grad_norm/d": d_grad, "grad_norm/g": _grad_norm(G, keep),
+                               "grad_norm/g_samples": _sample_grad_norm(fake, keep),
                                "speed/steps_per_s": (step - step_tick) / max(now - t_tick, 1e-9)}
                     scalars.update(_diagnostics(loss_t, t_gen.detach()[ok.to(device)]))
                     log.scalars(step, scalars)
@@ -335,14 +336,17 @@ def _mean_metrics(records: list[dict]) -> dict:
     return {k: float(np.mean([r[k] for r in records])) for k in keys}
 
 
-def _grad_norm(module) -> float:
-    norms = [p.grad.norm() for p in module.parameters() if p.grad is not None]
+def _grad_norm(module, keep=None) -> float:
+    """Gradient norm over all parameters; `keep` [K] selects replicas of a batched model (the
+    frozen ones may hold NaN)."""
+    norms = [(p.grad if keep is None else p.grad[keep]).norm() for p in module.parameters() if p.grad is not None]
     return torch.stack(norms).norm().item() if norms else 0.0
 
 
-def _sample_grad_norm(fake) -> float:
+def _sample_grad_norm(fake, keep=None) -> float:
     # dLoss/dx per generated sample, times B to undo the batch mean: the per-sample signal G gets.
-    return (fake.grad.flatten(2).norm(dim=2).mean() * fake.shape[1]).item()
+    g = fake.grad if keep is None else fake.grad[keep]
+    return (g.flatten(2).norm(dim=2).mean() * fake.shape[1]).item()
 
 
 def _diagnostics(loss, fake_logits) -> dict:

@@ -79,3 +79,16 @@ def test_all_replicas_diverged(cfg_factory, tmp_path):
     cfg.loss = {"_target_": "test_train.NanAfter", "k": 4}
     result = train(cfg)
     assert result["status"] == "diverged" and all(r["diverged_at"] == 4 for r in result["replicas"])
+
+
+def test_tick_scalars_skip_frozen_replicas(cfg_factory, tmp_path):
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    cfg = cfg_factory(f"train.ensemble={K}", "train.steps=40", "train.log_every=10", run_dir=tmp_path / "r")
+    cfg.loss = {"_target_": "test_train.NanAfter", "k": 3, "replica": 1}
+    train(cfg)
+    acc = EventAccumulator(str(tmp_path / "r" / "tb"))
+    acc.Reload()
+    for tag in ("loss/d", "loss/g", "grad_norm/g", "grad_norm/g_samples"):
+        values = [e.value for e in acc.Scalars(tag)]
+        assert len(values) == 4 and all(v == v for v in values), (tag, values)  # no NaN
