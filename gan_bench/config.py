@@ -56,6 +56,9 @@ def check_config(cfg: DictConfig) -> None:
             raise UserError(f"train.{key} must be auto, true or false, got {cfg.train[key]!r}")
     if not isinstance(cfg.train.ema, (int, float)) or not 0 <= cfg.train.ema < 1:
         raise UserError(f"train.ema must be an EMA decay in [0, 1) (0 = off), got {cfg.train.ema!r}: e.g. train.ema=0.999")
+    h = cfg.eval.holdout
+    if not isinstance(h, (int, float)) or not 0 <= h < 1:
+        raise UserError(f"eval.holdout must be a fraction in [0, 1), got {h!r}: e.g. eval.holdout=0.2")
     e = cfg.train.epochs
     if e is not None and (not isinstance(e, int) or isinstance(e, bool) or e <= 0):
         raise UserError(f"train.epochs must be a positive integer or null, got {e!r}: e.g. train.epochs=150")
@@ -74,4 +77,6 @@ def hashed_config(cfg: DictConfig) -> dict:
     out = {k: OmegaConf.to_container(cfg[k], resolve=True) if isinstance(cfg[k], DictConfig) else cfg[k]
            for k in keys}
     out["train"] = {k: cfg.train[k] for k in ("batch_size", "n_critic", "ensemble")}
+    if cfg.eval.holdout:  # a different training set (kept only when set, so older checkpoints still match)
+        out["holdout"] = cfg.eval.holdout
     return out

@@ -34,7 +34,9 @@ def main(argv: list[str]) -> int:
     state = checkpoint.load(ckpt, checkpoint.config_hash(hashed_config(cfg)))
     device = pick_device(cfg.train.device)
 
-    data = build(cfg.dataset)
+    from gan_bench.data import hold_out
+
+    data = hold_out(build(cfg.dataset), cfg.eval.holdout)
     K = int(cfg.train.ensemble)
     G, _ = build_replicas(lambda: build(cfg.model.generator), lambda: build(cfg.model.discriminator),
                           [int(cfg.seed) + i for i in range(K)])

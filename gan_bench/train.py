@@ -22,6 +22,7 @@ from omegaconf import DictConfig
 
 from gan_bench import checkpoint
 from gan_bench.config import check_config, hashed_config
+from gan_bench.data import hold_out
 from gan_bench.ensemble import build_replicas
 from gan_bench.errors import UserError
 from gan_bench.logger import Logger
@@ -70,7 +71,7 @@ def train(cfg: DictConfig) -> dict:
     state = checkpoint.load(ckpt_path, cfg_hash) if ckpt_path.exists() else None
 
     # ---------------------------------------------------------------- data
-    data = build(cfg.dataset)
+    data = hold_out(build(cfg.dataset), cfg.eval.holdout)
     x_train = _place(data.train, device)  # toy data and images that fit: on the device, once
     to_model = _input_transform(data)
     n_train, batch = len(x_train), int(tc.batch_size)

@@ -97,3 +97,25 @@ def test_eval_command_recomputes_final_metrics(tmp_path, image_dir, monkeypatch)
     last = json.loads((run / "metrics.jsonl").read_text().splitlines()[-1])
     assert last["source"] == "eval" and last["step"] == 2 and last["fid12_train"] > 0
     assert last["fingerprints"]["fid12_train"].startswith("tfinception-pool3")
+
+
+def test_holdout_split_is_kept_out_of_training_and_scored(tmp_path, image_dir, monkeypatch):
+    import gan_bench.metrics.image as image_mod
+    from gan_bench.data import DataSet, hold_out
+
+    d = DataSet("x", "image", torch.arange(10, dtype=torch.uint8).view(10, 1, 1, 1), labels=torch.arange(10))
+    h = hold_out(d, 0.2)
+    assert h.train.flatten().tolist() == list(range(8)) and h.labels.tolist() == list(range(8))
+    assert h.info["heldout"]["heldout20"].flatten().tolist() == [8, 9]
+    assert hold_out(d, 0.0) is d
+    with pytest.raises(UserError):
+        hold_out(d, 0.01)
+
+    stub = PixelStats().stub
+    monkeypatch.setattr(image_mod, "get_extractor", lambda *a, **k: stub)
+    cfg = image_cfg(tmp_path, image_dir, "train.steps=2", "eval.holdout=0.25", "eval.metrics=[]",
+                    "eval.final_metrics=[fid6_heldout25]")
+    result = train(cfg)
+    assert set(result["metrics"]) == {"fid6_heldout25"}
+    # 24 images: 18 trained on, 6 held out and scored; the metric saw only those 6 reals.
+    assert stub.images_seen == 6 + 6

@@ -18,3 +18,20 @@ class DataSet:
     @property
     def sample_shape(self) -> tuple:
         return tuple(self.train.shape[1:])
+
+
+def hold_out(data: DataSet, fraction: float) -> DataSet:
+    """Keep the last `fraction` of the training set out of training, as split `heldout<pct>`
+    (e.g. heldout20) for metrics that score against unseen real data, as the (alpha_D, alpha_G)-GAN
+    papers' code does with its 80/20 split. The tail is taken, not a random subset, so memory-mapped
+    sets stay views with no copy."""
+    if not fraction:
+        return data
+    n_out = int(round(len(data.train) * fraction))
+    if not 0 < n_out < len(data.train):
+        from gan_bench.errors import UserError
+        raise UserError(f"eval.holdout={fraction} leaves no training or no held-out data: use a fraction in (0, 1)")
+    keep = len(data.train) - n_out
+    info = {**data.info, "heldout": {f"heldout{round(fraction * 100)}": data.train[keep:]}}
+    labels = None if data.labels is None else data.labels[:keep]
+    return DataSet(data.name, data.kind, data.train[:keep], data.test, labels, info)

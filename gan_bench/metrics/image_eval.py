@@ -19,7 +19,8 @@ class ImageEvaluator:
         ev = cfg.eval
         manifest = data.info.get("manifest") or {}
         # Identifies the real images' content: name, preprocessing and the source's checksum.
-        dataset_id = f"{data.name}:{manifest.get('params')}:{manifest.get('source', {}).get('fingerprint')}"
+        dataset_id = (f"{data.name}:{manifest.get('params')}:{manifest.get('source', {}).get('fingerprint')}"
+                      f":holdout={ev.holdout}")  # the held-out tail is not in the train split
         device = "cuda" if cfg.train.device != "cpu" and torch.cuda.is_available() else "cpu"
         make = lambda names: ImageMetrics(
             list(names), self._reals(data), dataset_id, default_cache_dir(cfg.paths.data),
@@ -35,6 +36,8 @@ class ImageEvaluator:
         reals = {"train": lambda: data.train}  # called only on a reference-statistics cache miss
         if data.test is not None:
             reals["test"] = lambda: data.test
+        for split, images in data.info.get("heldout", {}).items():  # eval.holdout
+            reals[split] = lambda images=images: images
         return reals
 
     def __call__(self, generate, which: list[int], final: bool = False) -> list:
