@@ -24,3 +24,13 @@ def cfg_factory(tmp_path):
     def factory(*overrides, run_dir=None):
         return make_cfg(run_dir or tmp_path / "run", overrides)
     return factory
+
+
+@pytest.fixture(scope="module")
+def one_thread():
+    """Inception on 2 OpenMP threads slows down ~10x when the other core is busy (shared dev
+    machines, parallel test runs); one thread costs ~1.5x when it is idle. Restored afterwards."""
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)

@@ -15,7 +15,8 @@ from gan_bench.metrics.image import ImageMetrics, parse_name
 
 # The random-weights file is deliberately not named like the standard one: the loader accepts it
 # with a "not comparable" warning, which these tests expect.
-pytestmark = pytest.mark.filterwarnings("ignore:.*not the standard.*:UserWarning")
+pytestmark = [pytest.mark.filterwarnings("ignore:.*not the standard.*:UserWarning"),
+              pytest.mark.usefixtures("one_thread")]
 
 
 def scipy_fid(mu1, s1, mu2, s2):
@@ -78,14 +79,6 @@ def test_metric_names():
 
 # -- the real architecture with random weights -------------------------------------------------
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Inception on 2 OpenMP threads slows down ~10x when the other core is busy (shared dev
-    machines, parallel test runs); one thread costs ~1.5x when it is idle. Restored afterwards."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
 
 
 @pytest.fixture(scope="module")

@@ -265,14 +265,7 @@ def test_bad_names_and_splits(tmp_path, monkeypatch):
 
 # -- the non-standard logits FID with torchvision's architecture --------------------------------
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Inception on 2 OpenMP threads slows down ~10x when the other core is busy (shared dev
-    machines, parallel test runs); one thread costs ~1.5x when it is idle. Restored afterwards."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")
