@@ -20,6 +20,8 @@ from gan_bench.metrics.mnist_modes import (count_modes, load_mnist_classifier, p
                                            stacked_mnist_modes, train_mnist_classifier)
 from gan_bench.metrics.prdc import prdc
 
+pytestmark = pytest.mark.usefixtures("one_thread")  # Inception on the CPU: see conftest
+
 # -- KID ---------------------------------------------------------------------------------------
 
 
@@ -265,7 +267,6 @@ def test_bad_names_and_splits(tmp_path, monkeypatch):
 
 # -- the non-standard logits FID with torchvision's architecture --------------------------------
 
-pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")
