@@ -75,7 +75,7 @@ def test_diverged_replica_is_frozen_others_unaffected(cfg_factory, tmp_path):
 
 
 def test_all_replicas_diverged(cfg_factory, tmp_path):
-    cfg = cfg_factory(f"train.ensemble=2", "train.steps=30", "train.log_every=10")
+    cfg = cfg_factory("train.ensemble=2", "train.steps=30", "train.log_every=10")
     cfg.loss = {"_target_": "test_train.NanAfter", "k": 4}
     result = train(cfg)
     assert result["status"] == "diverged" and all(r["diverged_at"] == 4 for r in result["replicas"])
