@@ -68,6 +68,8 @@ def check_config(cfg: DictConfig) -> None:
         v = cfg.optim[key]
         if not isinstance(v, (int, float)) or not math.isfinite(v) or v <= 0:
             raise UserError(f"optim.{key} must be a positive number, got {v!r}: pass e.g. optim.{key}=2e-4")
+    if cfg.optim.get("fused", True) not in (True, False):
+        raise UserError(f"optim.fused must be true or false, got {cfg.optim.fused!r}")
 
 
 def hashed_config(cfg: DictConfig) -> dict:
@@ -76,6 +78,11 @@ def hashed_config(cfg: DictConfig) -> dict:
     keys = ("seed", "alpha_d", "alpha_g", "dataset", "model", "loss", "optim", "penalty")
     out = {k: OmegaConf.to_container(cfg[k], resolve=True) if isinstance(cfg[k], DictConfig) else cfg[k]
            for k in keys}
+    # Keys added after checkpoints existed, left out where they cannot change what older runs did:
+    # lr is only a default for the hashed lr_d and lr_g; fused=true is the kernel every run now uses.
+    out["optim"].pop("lr", None)
+    if out["optim"].get("fused", True) is True:
+        out["optim"].pop("fused", None)
     out["train"] = {k: cfg.train[k] for k in ("batch_size", "n_critic", "ensemble")}
     if cfg.eval.holdout:  # a different training set (kept only when set, so older checkpoints still match)
         out["holdout"] = cfg.eval.holdout

@@ -60,3 +60,15 @@ def test_datasets_instantiate_or_say_what_is_missing(tmp_path, name):
         with pytest.raises(UserError) as e:
             build(cfg.dataset)
         assert "\n" not in str(e.value)
+
+
+def test_optim_lr_sets_both_players_and_is_not_hashed(tmp_path):
+    from gan_bench.config import hashed_config
+
+    cfg = make_cfg(tmp_path, ["optim.lr=3e-4"])
+    assert (cfg.optim.lr_d, cfg.optim.lr_g) == (3e-4, 3e-4)
+    cfg = make_cfg(tmp_path, ["optim.lr=3e-4", "optim.lr_d=1e-3"])
+    assert (cfg.optim.lr_d, cfg.optim.lr_g) == (1e-3, 3e-4)
+    # lr is only a default: a run is identified by the rates it trains with, as before lr existed.
+    assert hashed_config(cfg)["optim"] == {"name": "adam", "lr_d": 1e-3, "lr_g": 3e-4,
+                                           "betas": [0.9, 0.999], "eps": 1e-8}

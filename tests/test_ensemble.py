@@ -1,5 +1,6 @@
 """Seed ensembles: replica i of `train.ensemble=K` is the single run with seed+i."""
 
+import pytest
 import torch
 
 from gan_bench.ensemble import BatchedMLP
@@ -54,6 +55,21 @@ def test_replicas_equal_single_runs(cfg_factory, tmp_path):
             if steps == 50:  # same samples on the same test latents -> same metrics
                 assert result["replicas"][i]["metrics"]["modes"] == r["metrics"]["modes"]
                 assert abs(result["replicas"][i]["metrics"]["hq"] - r["metrics"]["hq"]) < 0.01
+
+
+@pytest.mark.parametrize("penalty", ["gp", "r1"])
+def test_replicas_equal_single_runs_with_penalty(cfg_factory, tmp_path, penalty):
+    # gp draws interpolation coefficients: each replica from its own seed's stream.
+    common = [f"penalty={penalty}", "train.steps=20", "train.log_every=10", "loss=wgan"]
+    ens = tmp_path / "ens"
+    train(cfg_factory(f"seed={SEED}", f"train.ensemble={K}", *common, run_dir=ens))
+    for i in range(K):
+        single = tmp_path / f"single{i}"
+        train(cfg_factory(f"seed={SEED + i}", *common, run_dir=single))
+        for net in ("G", "D"):
+            a, b = weights(single, net), weights(ens, net, i)
+            for k in a:
+                torch.testing.assert_close(b[k], a[k], rtol=1e-5, atol=1e-5, msg=f"{penalty} {net} {k} replica {i}")
 
 
 def test_diverged_replica_is_frozen_others_unaffected(cfg_factory, tmp_path):

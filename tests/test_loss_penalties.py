@@ -84,6 +84,21 @@ def test_ensemble_batch_dims():
     assert Wk.grad is not None and torch.isfinite(Wk.grad).all()
 
 
+def test_gp_one_stream_per_replica_matches_each_single_call():
+    # Replica k of an ensemble draws its interpolation coefficients from its own generator, so its
+    # term equals the penalty a single run with that generator computes on its own batch.
+    D1 = lambda x: 0.5 * x.flatten(1).square().sum(1)
+    DK = lambda x: 0.5 * x.flatten(2).square().sum(2)
+    real, fake = torch.stack([images(10 + k) for k in range(3)]), torch.stack([images(20 + k) for k in range(3)])
+    gens = [torch.Generator().manual_seed(100 + k) for k in range(3)]
+    pen = make_penalty("gp", weight=1.0)(DK, real, fake, gens, batch_dims=2)
+    singles = [make_penalty("gp", weight=1.0)(D1, real[k], fake[k], torch.Generator().manual_seed(100 + k))
+               for k in range(3)]
+    assert float(pen.detach()) == pytest.approx(float(sum(singles).detach()), rel=1e-12)
+    with pytest.raises(ValueError, match="one per replica"):
+        make_penalty("gp")(DK, real, fake, gens[:2], batch_dims=2)
+
+
 def test_d_with_trailing_unit_dim_and_shape_errors():
     D = LinearD()
     pen = make_penalty("r1", weight=1)(lambda x: D(x)[:, None], images(0), images(1))

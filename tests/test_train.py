@@ -109,8 +109,8 @@ def test_speed_path_auto_and_deterministic():
 
     tc = NS(amp="auto", compile="auto", channels_last="auto", deterministic=False)
     cuda, cpu = torch.device("cuda"), torch.device("cpu")
-    assert _speed_path(tc, cuda, NS(kind="image")) == {"amp": True, "compile": True, "channels_last": True, "fused": True}
-    assert _speed_path(tc, cuda, NS(kind="toy")) == {"amp": False, "compile": True, "channels_last": False, "fused": True}
+    assert _speed_path(tc, cuda, NS(kind="image")) == {"amp": True, "compile": True, "channels_last": True}
+    assert _speed_path(tc, cuda, NS(kind="toy")) == {"amp": False, "compile": True, "channels_last": False}
     assert not any(_speed_path(tc, cpu, NS(kind="image")).values())
     tc.deterministic, tc.amp = True, True
     assert not any(_speed_path(tc, cuda, NS(kind="image")).values())

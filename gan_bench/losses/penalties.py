@@ -10,7 +10,9 @@ penalty backpropagates into D's parameters.
 A penalty is called as penalty(D, real, fake, generator=None, batch_dims=1) -> scalar. For an
 ensemble whose D maps [K, B, ...] to [K, B], pass batch_dims=2: the per-replica means are summed,
 as the trainer sums losses over replicas. Each replica needs its own input rows: if D broadcast one
-[B, ...] batch to [K, B] outputs, the gradient of the summed logits would mix replicas.
+[B, ...] batch to [K, B] outputs, the gradient of the summed logits would mix replicas. With
+batch_dims=2, `generator` may be a list of K generators, one per replica: replica i then draws
+exactly what a single run seeded like it draws.
 """
 
 from __future__ import annotations
@@ -41,7 +43,14 @@ class GradientPenalty:
 
     def __call__(self, D, real, fake, generator=None, batch_dims: int = 1):
         shape = real.shape[:batch_dims]
-        eps = torch.rand(shape, generator=generator, device=real.device, dtype=real.dtype)
+        if isinstance(generator, (list, tuple)):  # one stream per replica (leading dim)
+            if batch_dims != 2 or len(generator) != shape[0]:
+                raise ValueError(f"penalty: {len(generator)} generators for input {tuple(real.shape)} "
+                                 f"with batch_dims={batch_dims}: give one per replica and batch_dims=2")
+            eps = torch.stack([torch.rand(shape[1:], generator=g, device=real.device, dtype=real.dtype)
+                               for g in generator])
+        else:
+            eps = torch.rand(shape, generator=generator, device=real.device, dtype=real.dtype)
         eps = eps.reshape(*shape, *([1] * (real.ndim - batch_dims)))
         x = (eps * real.detach() + (1 - eps) * fake.detach()).requires_grad_(True)
         norms = _input_grads(D, x, batch_dims).norm(dim=-1)
