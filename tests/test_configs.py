@@ -72,3 +72,32 @@ def test_optim_lr_sets_both_players_and_is_not_hashed(tmp_path):
     # lr is only a default: a run is identified by the rates it trains with, as before lr existed.
     assert hashed_config(cfg)["optim"] == {"name": "adam", "lr_d": 1e-3, "lr_g": 3e-4,
                                            "betas": [0.9, 0.999], "eps": 1e-8}
+
+
+def sweep_params(*overrides):
+    from hydra import compose, initialize_config_dir
+
+    from gan_bench.config import CONF_DIR
+    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
+        return compose(config_name="train", overrides=list(overrides), return_hydra_config=True).hydra.sweeper.params
+
+
+@pytest.mark.parametrize("name,n_images,batch,lrs", [
+    ("jsait24_celeba", 202_599, 128, "1e-4,2e-4,5e-4,6e-4,7e-4,8e-4,9e-4,1e-3"),
+    ("jsait24_lsun_classroom", 168_103, 64, "1e-4,2e-4,3e-4,4e-4,5e-4")])
+def test_jsait24_protocols_follow_the_authors_code(tmp_path, name, n_images, batch, lrs):
+    for variant in ("", "_lsgan"):
+        cfg = make_cfg(tmp_path, [f"experiment={name}{variant}"], fast=False)
+        loss = build(cfg.loss)
+        assert loss.name == ("lsgan" if variant else "alpha")
+        if not variant:
+            assert cfg.loss.generator == "ns" and cfg.alpha_g == 1.0
+        assert tuple(cfg.optim.betas) == (0.9, 0.99) and cfg.optim.lr_d == cfg.optim.lr_g
+        assert cfg.train.batch_size == batch and cfg.train.epochs == 150 and cfg.eval.holdout == 0.2
+        held = round(n_images * 0.2)  # as gan_bench.data.hold_out takes it: their N - int(0.8 N)
+        assert held == n_images - int(0.8 * n_images)
+        assert cfg.eval.metrics == [f"fid_logits_nonstandard{held}_heldout20"]
+        assert cfg.train.eval_every == 10 * -(-(n_images - held) // batch)  # every 10 epochs
+        params = sweep_params(f"experiment={name}{variant}")
+        assert params["optim.lr"] == lrs and "optim.lr_d" not in params
+        assert params.alpha_d == ("1.0" if variant else "0.5,0.6,0.7,0.8,0.9,1.0")

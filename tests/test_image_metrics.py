@@ -294,13 +294,18 @@ def test_fid_logits_nonstandard_pipeline(tv_weights, tmp_path):
     feats = np.load(next(tmp_path.glob("*.npz")))["mu"]
     assert feats.shape == (1000,)
 
-    # The papers' preprocessing, written out independently: [0,1], resize 299, ImageNet mean/std,
-    # torchvision's inception_v3 in eval mode with transform_input=True.
+    # The papers' code, independently: [-1, 1] images mapped to [0, 1], then the weights' own
+    # transforms object (resize 342, centre crop 299, ImageNet mean/std), torchvision's
+    # inception_v3 in eval mode with transform_input=True.
+    from torchvision.models import Inception_V3_Weights
     net = inception_v3(weights=None, aux_logits=True, transform_input=True, init_weights=False).eval()
     net.load_state_dict(torch.load(tv_weights, weights_only=True))
-    x = torch.nn.functional.interpolate(held.float() / 255, size=(299, 299), mode="bilinear", align_corners=False)
-    mean, std = torch.tensor([0.485, 0.456, 0.406]), torch.tensor([0.229, 0.224, 0.225])
-    x = (x - mean.view(1, 3, 1, 1)) / std.view(1, 3, 1, 1)
+    x = Inception_V3_Weights.IMAGENET1K_V1.transforms()((held.float() / 127.5 - 1) / 2 + 0.5)
+    assert x.shape == (3, 3, 299, 299)
+    # Random-weight logits barely depend on the input, so the input itself is compared too.
+    from gan_bench.metrics.features import get_extractor
+    ours = get_extractor("tv_inception_logits_nonstandard", tv_weights).preprocess(held)
+    torch.testing.assert_close(ours, x, rtol=0, atol=1e-5)
     with torch.no_grad():
         logits = net(x).double().numpy()
     np.testing.assert_allclose(feats, logits.mean(0), rtol=1e-4, atol=1e-4 * np.abs(logits).max())

@@ -178,11 +178,14 @@ class TFInception(Extractor):
 
 class TVInceptionLogits(Extractor):
     """torchvision inception_v3 (IMAGENET1K_V1), 1000-d logits: the non-standard 'FID' of the
-    (alpha_D, alpha_G)-GAN papers. Preprocessing as there: [0,1] -> bilinear resize to 299 ->
-    ImageNet mean/std; transform_input=True as torchvision sets it for these weights."""
+    (alpha_D, alpha_G)-GAN papers. Preprocessing as their code (gan.py, get_fid_score): images in
+    [0, 1], then the weights' own `IMAGENET1K_V1.transforms()`: bilinear antialiased resize of the
+    short side to 342, centre crop 299, ImageNet mean/std; transform_input=True as torchvision sets
+    it for these weights. The crop drops about 13% of each border, so this is not a plain resize."""
 
     LAYERS = ("logits",)
     MEAN, STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
+    RESIZE, CROP = 342, 299  # torchvision's Inception_V3_Weights.IMAGENET1K_V1 transforms
 
     def __init__(self, weights_path=None, device="cpu", batch_size: int = 64):
         from torchvision.models import inception_v3
@@ -197,17 +200,22 @@ class TVInceptionLogits(Extractor):
                             f"download {TV_INCEPTION.url}") from e
         protocol = {"net": "torchvision inception_v3 IMAGENET1K_V1 logits (NON-STANDARD)",
                     "weights": path.name, "weights_sha256": sha,
-                    "resize": "torch-bilinear-299-align_corners=False", "normalize": "imagenet",
-                    "transform_input": True, "input": "uint8 RGB"}
+                    "resize": f"torchvision-bilinear-antialias-{self.RESIZE}-centercrop-{self.CROP}",
+                    "normalize": "imagenet", "transform_input": True, "input": "uint8 RGB"}
         super().__init__("tv_inception_logits_nonstandard", net, self.LAYERS, protocol, device, batch_size)
         mean = torch.tensor(self.MEAN, device=self.device).view(1, 3, 1, 1)
         std = torch.tensor(self.STD, device=self.device).view(1, 3, 1, 1)
         self._mean, self._std = mean, std
 
+    def preprocess(self, x: torch.Tensor) -> torch.Tensor:
+        """uint8 [B, 3, H, W] -> the network's input [B, 3, 299, 299]."""
+        from torchvision.transforms.v2 import functional as TF
+
+        x = TF.resize(x.float() / 255, [self.RESIZE], interpolation=TF.InterpolationMode.BILINEAR, antialias=True)
+        return (TF.center_crop(x, [self.CROP]) - self._mean) / self._std
+
     def _forward(self, x):
-        x = x.float() / 255
-        x = F.interpolate(x, size=(299, 299), mode="bilinear", align_corners=False)
-        return (self.net((x - self._mean) / self._std),)
+        return (self.net(self.preprocess(x)),)
 
 
 EXTRACTORS = {"tf_inception": TFInception, "tv_inception_logits_nonstandard": TVInceptionLogits}
