@@ -43,7 +43,7 @@ def test_groups_compose(tmp_path, group):
 
 @pytest.mark.parametrize("name", options("model"))
 def test_models_instantiate(tmp_path, name):
-    ds = "ring" if name == "mlp" else "cifar10"
+    ds = {"mlp": "ring", "isit23_smnist": "stacked_mnist"}.get(name, "cifar10")
     cfg = make_cfg(tmp_path, [f"model={name}", f"dataset={ds}"], fast=False)
     assert instantiate(cfg.model.generator) is not None and instantiate(cfg.model.discriminator) is not None
 

@@ -59,6 +59,32 @@ def test_layer_plans():
         assert [c.out_channels for c in convs(Discriminator(res, 3, 8))] == [8, 16, 32, 1]
 
 
+def test_isit23_smnist_layout_is_the_authors_network():
+    # Their experiments/stacked_mnist.py: 3x3 kernels, G 1 -> 3 -> 7 -> 14 -> 28, D 28 -> 14 -> 7 -> 3 -> 1.
+    G, D = Generator(100, 28, 3, 8, layout="isit23_smnist"), Discriminator(28, 3, 8, layout="isit23_smnist")
+    assert all(c.kernel_size == (3, 3) and c.stride == (2, 2) and c.bias is None for c in convs(G) + convs(D))
+    sizes, x = [], torch.randn(2, 100, 1, 1)
+    for m in G.net:
+        x = m(x)
+        if isinstance(m, nn.ConvTranspose2d):
+            sizes.append(x.shape[-1])
+    assert sizes == [3, 7, 14, 28] and [c.out_channels for c in convs(G)] == [32, 16, 8, 3]
+    sizes = []
+    for m in D.net:
+        x = m(x)
+        if isinstance(m, nn.Conv2d):
+            sizes.append(x.shape[-1])
+    assert sizes == [14, 7, 3, 1] and [c.out_channels for c in convs(D)] == [8, 16, 32, 1]
+    # Weights by hand: G 100*32*9 + 32*16*9 + 16*8*9 + 8*3*9 + BN (32+16+8)*2; D 3*8*9 + 8*16*9 +
+    # 16*32*9 + 32*9 + BN (16+32)*2 (none after the first conv).
+    assert sum(p.numel() for p in G.parameters()) == 28800 + 4608 + 1152 + 216 + 112
+    assert sum(p.numel() for p in D.parameters()) == 216 + 1152 + 4608 + 288 + 96
+    with pytest.raises(UserError, match="dataset.resolution=28"):
+        Generator(100, 32, 3, 8, layout="isit23_smnist")
+    with pytest.raises(UserError, match="choose one of dcgan, isit23_smnist"):
+        Discriminator(28, 3, 8, layout="nope")
+
+
 def test_dcgan_init_statistics():
     torch.manual_seed(0)
     G, D = Generator(100, 64, 3, 64), Discriminator(64, 3, 64)

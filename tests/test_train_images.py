@@ -39,6 +39,20 @@ def test_dcgan_trains_on_a_folder_and_writes_grids(tmp_path, image_dir):
     assert json.loads((tmp_path / "run" / "result.json").read_text())["metrics"] == {}
 
 
+def test_image_speed_path_on_cpu_bf16_channels_last(tmp_path, image_dir):
+    # The CUDA speed path's bf16 autocast and channels_last, forced on where CI can run them: the
+    # DCGAN trains in bf16 with fp32 logits into the losses, and its weights stay fp32.
+    cfg = image_cfg(tmp_path, image_dir, "train.steps=3", "train.log_every=1", "train.amp=true",
+                    "train.channels_last=true", "eval.metrics=[]", "eval.final_metrics=[]")
+    result = train(cfg)
+    assert result["status"] == "completed" and result["step"] == 3
+    state = torch.load(tmp_path / "run" / "checkpoints" / "last.pt", weights_only=False)
+    weights = [v for k, v in state["G"].items() if k.endswith("weight")]
+    assert weights and all(w.dtype == torch.float32 and torch.isfinite(w).all() for w in weights)
+    conv = next(v for v in state["D"].values() if v.ndim == 4)
+    assert conv.is_contiguous(memory_format=torch.channels_last)
+
+
 def test_missing_inception_weights_fail_before_training(tmp_path, image_dir):
     cfg = image_cfg(tmp_path, image_dir, "train.steps=3", f"eval.inception_weights={tmp_path}/nope.pth")
     with pytest.raises(UserError) as e:

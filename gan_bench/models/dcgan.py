@@ -13,7 +13,12 @@ N(1, 0.02), biases 0. The discriminator returns raw logits of shape [B] (the los
 space). With batch_norm=True no conv has a bias, exactly as the reference PyTorch DCGAN (3,576,704
 and 2,765,568 parameters at 64px, ngf = ndf = 64); batch_norm=False drops every BN (e.g. for
 gradient penalties, which are per-sample) and gives every conv a bias instead.
-Activations are not in-place, so the modules also work under torch.func (batched ensembles)."""
+Activations are not in-place, so the modules also work under torch.func (batched ensembles).
+
+layout="isit23_smnist" (28 px only) is instead the ISIT'23 authors' own small Stacked MNIST network
+(their experiments/stacked_mnist.py): 3x3 kernels throughout, G 1 -> 3 -> 7 -> 14 -> 28 (output
+padding on the last two), D 28 -> 14 -> 7 -> 3 -> 1, BN as above, no biases; with ngf = ndf = 8
+its widths are 32-16-8-3 and 8-16-32-1."""
 
 import torch
 from torch import nn
@@ -31,11 +36,33 @@ PLANS = {
 }
 
 
+# Per-layer (kernel, stride, padding, output_padding) of G's transposed convs, from the latent up;
+# D mirrors them with (kernel, stride, padding) from the image down.
+LAYOUTS = ("dcgan", "isit23_smnist")
+SMNIST_G = [(3, 2, 0, 0), (3, 2, 0, 0), (3, 2, 1, 1), (3, 2, 1, 1)]
+SMNIST_D = [(3, 2, 1), (3, 2, 1), (3, 2, 0), (3, 2, 0)]
+
+
 def _plan(resolution: int) -> tuple[int, list[int]]:
     if resolution not in PLANS:
         raise UserError(f"DCGAN supports resolutions {', '.join(map(str, PLANS))}, got {resolution}: "
                         f"set dataset.resolution to one of them")
     return PLANS[resolution]
+
+
+def _specs(resolution: int, layout: str) -> tuple[list[tuple], list[tuple]]:
+    """G's and D's layer specs for a resolution and layout."""
+    if layout not in LAYOUTS:
+        raise UserError(f"unknown DCGAN layout {layout!r}: choose one of {', '.join(LAYOUTS)} (model.*.layout)")
+    if layout == "isit23_smnist":
+        if resolution != 28:
+            raise UserError(f"layout=isit23_smnist is the 28-px Stacked MNIST network, got resolution "
+                            f"{resolution}: set dataset.resolution=28 or use model=dcgan_small")
+        return SMNIST_G, SMNIST_D
+    start, kernels = _plan(resolution)
+    g = [(start, 1, 0, 0)] + [(k, 2, 1, 0) for k in kernels]
+    d = [(k, 2, 1) for k in reversed(kernels)] + [(start, 1, 0)]
+    return g, d
 
 
 def _check_width(name: str, value: int):
@@ -57,24 +84,21 @@ class Generator(nn.Module):
     """z [B, latent_dim] -> tanh image [B, channels, resolution, resolution]."""
 
     def __init__(self, latent_dim: int, resolution: int = 64, channels: int = 3, ngf: int = 64,
-                 batch_norm: bool = True):
+                 batch_norm: bool = True, layout: str = "dcgan"):
         super().__init__()
-        start, kernels = _plan(resolution)
+        spec, _ = _specs(resolution, layout)
         for name, v in (("latent_dim", latent_dim), ("channels", channels), ("ngf", ngf)):
             _check_width(name, v)
         self.latent_dim, self.resolution, self.channels = latent_dim, resolution, channels
-        widths = [ngf * 2 ** i for i in reversed(range(len(kernels)))]   # 64px: 512, 256, 128, 64
-
-        def block(conv, width):
-            return [conv, nn.BatchNorm2d(width), nn.ReLU()] if batch_norm else [conv, nn.ReLU()]
-
-        # 1x1 -> start x start: a transposed conv over a 1x1 input is a linear layer, reshaped.
-        layers = block(nn.ConvTranspose2d(latent_dim, widths[0], start, 1, 0, bias=not batch_norm), widths[0])
-        for i, k in enumerate(kernels[:-1]):
-            layers += block(nn.ConvTranspose2d(widths[i], widths[i + 1], k, 2, 1, bias=not batch_norm),
-                            widths[i + 1])
-        layers += [nn.ConvTranspose2d(widths[-1], channels, kernels[-1], 2, 1, bias=not batch_norm), nn.Tanh()]
-        self.net = nn.Sequential(*layers)
+        widths = [ngf * 2 ** i for i in reversed(range(len(spec) - 1))]   # 64px: 512, 256, 128, 64
+        ins, outs = [latent_dim] + widths, widths + [channels]
+        layers = []
+        for i, (k, st, pad, out_pad) in enumerate(spec):
+            # The first layer maps the 1x1 latent to start x start: a linear layer, reshaped.
+            layers.append(nn.ConvTranspose2d(ins[i], outs[i], k, st, pad, out_pad, bias=not batch_norm))
+            if i < len(spec) - 1:
+                layers += [nn.BatchNorm2d(outs[i]), nn.ReLU()] if batch_norm else [nn.ReLU()]
+        self.net = nn.Sequential(*layers, nn.Tanh())
         self.apply(dcgan_init)
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
@@ -84,21 +108,22 @@ class Generator(nn.Module):
 class Discriminator(nn.Module):
     """image [B, channels, resolution, resolution] -> logits [B]."""
 
-    def __init__(self, resolution: int = 64, channels: int = 3, ndf: int = 64, batch_norm: bool = True):
+    def __init__(self, resolution: int = 64, channels: int = 3, ndf: int = 64, batch_norm: bool = True,
+                 layout: str = "dcgan"):
         super().__init__()
-        start, kernels = _plan(resolution)
+        _, spec = _specs(resolution, layout)
         for name, v in (("channels", channels), ("ndf", ndf)):
             _check_width(name, v)
         self.resolution, self.channels = resolution, channels
-        widths = [ndf * 2 ** i for i in range(len(kernels))]   # 64px: 64, 128, 256, 512
-        # No BN on the first layer (DCGAN: BN on the input layer made training unstable).
-        layers = [nn.Conv2d(channels, widths[0], kernels[-1], 2, 1, bias=not batch_norm), nn.LeakyReLU(0.2)]
-        for i, k in enumerate(reversed(kernels[:-1])):
-            layers.append(nn.Conv2d(widths[i], widths[i + 1], k, 2, 1, bias=not batch_norm))
-            layers += [nn.BatchNorm2d(widths[i + 1])] if batch_norm else []
-            layers.append(nn.LeakyReLU(0.2))
-        # start x start -> 1x1: one logit per image.
-        layers.append(nn.Conv2d(widths[-1], 1, start, 1, 0, bias=not batch_norm))
+        widths = [ndf * 2 ** i for i in range(len(spec) - 1)]   # 64px: 64, 128, 256, 512
+        ins, outs = [channels] + widths, widths + [1]
+        layers = []
+        for i, (k, st, pad) in enumerate(spec):
+            layers.append(nn.Conv2d(ins[i], outs[i], k, st, pad, bias=not batch_norm))
+            if i < len(spec) - 1:  # the last layer maps to 1x1: one logit per image
+                # No BN on the first layer (DCGAN: BN on the input layer made training unstable).
+                layers += [nn.BatchNorm2d(outs[i])] if batch_norm and i > 0 else []
+                layers.append(nn.LeakyReLU(0.2))
         self.net = nn.Sequential(*layers)
         self.apply(dcgan_init)
 
