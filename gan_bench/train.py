@@ -141,7 +141,10 @@ def train(cfg: DictConfig) -> dict:
             perms, pos = torch.stack([torch.randperm(n_train, generator=g) for g in g_data]).to(x_train.device), 0
         idx = perms[:, pos:pos + batch]
         pos += idx.shape[1]
-        return to_model(x_train[idx].to(device, non_blocking=True))
+        x = x_train[idx]
+        if x.device != device:  # a set too large for the GPU: gather from the memory map, pin, copy async
+            x = x.pin_memory().to(device, non_blocking=True)
+        return to_model(x)
 
     def latents(n):
         return torch.stack([torch.randn(n, z_dim, generator=g, device=device) for g in g_z])
@@ -149,6 +152,12 @@ def train(cfg: DictConfig) -> dict:
     def disc(x):
         with autocast:
             return D_run(x).float()  # losses always see fp32 logits
+
+    def disc_eager(x):
+        # For penalties: they differentiate D's input gradient again, which compiled graphs cannot
+        # (aot_autograd has no double backward), so they run the uncompiled D.
+        with autocast:
+            return D(x).float()
 
     def gen(z):
         with autocast:
@@ -204,7 +213,7 @@ def train(cfg: DictConfig) -> dict:
                 d_loss = loss_t.d_loss(t_real, t_fake)
                 d_total = torch.where(active, d_loss, 0).sum()  # a diverged replica is frozen
                 if penalty is not None:
-                    d_total = d_total + penalty(disc, x, fake.detach(), g_pen, batch_dims=2)
+                    d_total = d_total + penalty(disc_eager, x, fake.detach(), g_pen, batch_dims=2)
                 opt_d.zero_grad(set_to_none=True)
                 d_total.backward()
                 opt_d.step()
@@ -314,13 +323,12 @@ def _speed_path(tc, device, data) -> dict:
 
 def _place(x: torch.Tensor, device: torch.device) -> torch.Tensor:
     """The whole training set on the device when it fits in a quarter of free memory; otherwise it
-    stays in (pinned) host memory and each batch is copied over."""
+    stays where it is (for image sets, the memory-mapped cache: pinning all of it could exhaust host
+    memory) and each batch is gathered, pinned and copied over (next_batch)."""
     if device.type != "cuda":
         return x
     free, _ = torch.cuda.mem_get_info(device)
-    if x.numel() * x.element_size() < free // 4:
-        return x.to(device)
-    return x if x.is_pinned() else x.pin_memory()
+    return x.to(device) if x.numel() * x.element_size() < free // 4 else x
 
 
 def _input_transform(data):

@@ -97,8 +97,10 @@ def test_speed_path_options_on_cpu(cfg_factory, tmp_path):
 
 
 @pytest.mark.slow
-def test_compile_on_cpu(cfg_factory):
-    result = train(cfg_factory("train.compile=true", "train.steps=3", "train.log_every=1"))
+@pytest.mark.parametrize("penalty", ["none", "r1"])
+def test_compile_on_cpu(cfg_factory, penalty):
+    # r1: a penalty's double backward must not go through the compiled D (aot_autograd refuses it).
+    result = train(cfg_factory("train.compile=true", "train.steps=3", "train.log_every=1", f"penalty={penalty}"))
     assert result["status"] == "completed"
 
 
