@@ -62,6 +62,10 @@ def check_config(cfg: DictConfig) -> None:
     e = cfg.train.epochs
     if e is not None and (not isinstance(e, int) or isinstance(e, bool) or e <= 0):
         raise UserError(f"train.epochs must be a positive integer or null, got {e!r}: e.g. train.epochs=150")
+    pool = cfg.train.latent_pool
+    if pool is not None and pool != "train" and (not isinstance(pool, int) or isinstance(pool, bool) or pool <= 0):
+        raise UserError(f"train.latent_pool must be null (fresh latents), train (a pool the size of the "
+                        f"training set) or a positive integer, got {pool!r}: e.g. train.latent_pool=train")
     if cfg.train.device not in ("auto", "cpu", "cuda"):
         raise UserError(f"train.device must be auto, cpu or cuda, got {cfg.train.device!r}")
     for key in ("lr_d", "lr_g"):
@@ -86,4 +90,6 @@ def hashed_config(cfg: DictConfig) -> dict:
     out["train"] = {k: cfg.train[k] for k in ("batch_size", "n_critic", "ensemble")}
     if cfg.eval.holdout:  # a different training set (kept only when set, so older checkpoints still match)
         out["holdout"] = cfg.eval.holdout
+    if cfg.train.latent_pool is not None:  # likewise
+        out["latent_pool"] = cfg.train.latent_pool
     return out

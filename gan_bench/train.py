@@ -25,6 +25,7 @@ from gan_bench.config import check_config, hashed_config
 from gan_bench.data import hold_out
 from gan_bench.ensemble import build_replicas
 from gan_bench.errors import UserError
+from gan_bench.latents import Latents
 from gan_bench.logger import Logger
 from gan_bench.metrics import make_evaluator
 from gan_bench.viz import save_png
@@ -96,11 +97,13 @@ def train(cfg: DictConfig) -> dict:
     penalty = build(cfg.penalty)
     z_dim = int(cfg.model.latent_dim)
     g_z = [torch.Generator(device).manual_seed(stream_seed(s, "latent")) for s in seeds]
+    pool = tc.latent_pool if tc.latent_pool != "train" else n_train
+    latents = Latents(g_z, z_dim, device, pool)  # fresh N(0, I) per step, or a fixed pool (train.latent_pool)
     g_pen = [torch.Generator(device).manual_seed(stream_seed(s, "penalty")) for s in seeds]
     # Fused Adam: one pass over each parameter's memory instead of a dozen elementwise kernels
     # (40% of an ensemble step on the CPU otherwise). Elementwise, so replicas stay independent,
     # and deterministic on the CPU and CUDA alike.
-    adam = dict(betas=tuple(cfg.optim.betas), eps=cfg.optim.eps, fused=bool(cfg.optim.get("fused", True)) or None)
+    adam = dict(betas=tuple(cfg.optim.betas), eps=cfg.optim.eps, fused=True if cfg.optim.get("fused", True) else None)
     opt_g = torch.optim.Adam(G.parameters(), lr=cfg.optim.lr_g, **adam)
     opt_d = torch.optim.Adam(D.parameters(), lr=cfg.optim.lr_d, **adam)
     evaluator = make_evaluator(data, cfg)
@@ -120,6 +123,7 @@ def train(cfg: DictConfig) -> dict:
             for g, s in zip(gens, states, strict=True):
                 g.set_state(s)
         step, pos, wall_before, replicas = state["step"], state["pos"], state["wall_seconds"], state["replicas"]
+        latents.load_state_dict(state.get("latents"))
         perms = None if state["perms"] is None else state["perms"].to(x_train.device)
         active = torch.tensor([r["status"] == "completed" for r in replicas], device=device)
 
@@ -128,7 +132,7 @@ def train(cfg: DictConfig) -> dict:
             "config_hash": cfg_hash, "step": step, "pos": pos, "wall_seconds": wall(),
             "perms": None if perms is None else perms.cpu(), "replicas": replicas,
             "G": G.state_dict(), "D": D.state_dict(), "opt_g": opt_g.state_dict(), "opt_d": opt_d.state_dict(),
-            "G_ema": None if G_ema is None else G_ema.state_dict(),
+            "G_ema": None if G_ema is None else G_ema.state_dict(), "latents": latents.state_dict(),
             "rng": {"data": [g.get_state() for g in g_data], "latent": [g.get_state() for g in g_z],
                     "penalty": [g.get_state() for g in g_pen]},
         })
@@ -145,9 +149,6 @@ def train(cfg: DictConfig) -> dict:
         if x.device != device:  # a set too large for the GPU: gather from the memory map, pin, copy async
             x = x.pin_memory().to(device, non_blocking=True)
         return to_model(x)
-
-    def latents(n):
-        return torch.stack([torch.randn(n, z_dim, generator=g, device=device) for g in g_z])
 
     def disc(x):
         with autocast:

@@ -94,6 +94,7 @@ def test_jsait24_protocols_follow_the_authors_code(tmp_path, name, n_images, bat
             assert cfg.loss.generator == "ns" and cfg.alpha_g == 1.0
         assert tuple(cfg.optim.betas) == (0.9, 0.99) and cfg.optim.lr_d == cfg.optim.lr_g
         assert cfg.train.batch_size == batch and cfg.train.epochs == 150 and cfg.eval.holdout == 0.2
+        assert cfg.train.latent_pool == "train"
         held = round(n_images * 0.2)  # as gan_bench.data.hold_out takes it: their N - int(0.8 N)
         assert held == n_images - int(0.8 * n_images)
         assert cfg.eval.metrics == [f"fid_logits_nonstandard{held}_heldout20"]
