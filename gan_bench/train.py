@@ -117,8 +117,9 @@ def train(cfg: DictConfig) -> dict:
         opt_g.load_state_dict(state["opt_g"]); opt_d.load_state_dict(state["opt_d"])
         if G_ema is not None:
             G_ema.load_state_dict(state["G_ema"])
-        pen_states = state["rng"]["penalty"]  # checkpoints before per-replica penalty streams held one
-        pen_states = pen_states if isinstance(pen_states, list) else [pen_states]
+        pen_states = state["rng"]["penalty"]
+        if not isinstance(pen_states, list):  # checkpoints before per-replica penalty streams held one
+            pen_states = [pen_states] + [g.get_state() for g in g_pen[1:]]
         for gens, states in ((g_data, state["rng"]["data"]), (g_z, state["rng"]["latent"]), (g_pen, pen_states)):
             for g, s in zip(gens, states, strict=True):
                 g.set_state(s)

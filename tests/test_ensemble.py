@@ -108,3 +108,17 @@ def test_tick_scalars_skip_frozen_replicas(cfg_factory, tmp_path):
     for tag in ("loss/d", "loss/g", "grad_norm/g", "grad_norm/g_samples"):
         values = [e.value for e in acc.Scalars(tag)]
         assert len(values) == 4 and all(v == v for v in values), (tag, values)  # no NaN
+
+
+def test_resumes_a_checkpoint_written_before_per_replica_streams(cfg_factory, tmp_path):
+    # Older checkpoints held one penalty stream and no latent walk; they still resume.
+    run = tmp_path / "old"
+    args = [f"train.ensemble={K}", "train.log_every=5", "train.ckpt_every=5"]
+    train(cfg_factory(*args, "train.steps=5", run_dir=run))
+    ckpt = run / "checkpoints" / "last.pt"
+    state = torch.load(ckpt, weights_only=False)
+    state["rng"]["penalty"] = state["rng"]["penalty"][0]
+    del state["latents"]
+    torch.save(state, ckpt)
+    result = train(cfg_factory(*args, "train.steps=10", run_dir=run))
+    assert result["status"] == "completed" and result["step"] == 10
