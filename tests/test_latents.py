@@ -63,7 +63,9 @@ def test_pooled_run_extended_equals_one_straight_run(cfg_factory, tmp_path):
 
 def test_pool_changes_the_run_and_bad_values_are_refused(cfg_factory, tmp_path):
     fresh = train(cfg_factory("train.steps=5", run_dir=tmp_path / "a"))
-    pooled = train(cfg_factory("train.steps=5", "train.latent_pool=64", run_dir=tmp_path / "b"))
+    pooled = train(cfg_factory("train.steps=5", "train.latent_pool=300", run_dir=tmp_path / "b"))
     assert fresh["status"] == pooled["status"] == "completed"
+    a, b = (torch.load(tmp_path / r / "checkpoints" / "last.pt", weights_only=False)["G"] for r in "ab")
+    assert not all(torch.equal(a[k], b[k]) for k in a)  # same seed, other latents: another trajectory
     with pytest.raises(UserError, match="train.latent_pool must be null"):
         train(cfg_factory("train.latent_pool=-3", run_dir=tmp_path / "c"))
