@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Every check that needs a CUDA GPU, as one script for a lent GPU machine (about 8 minutes on an
-# H100/H200; docs/benchmarks.md says where the results go):
+# Every check that needs a CUDA GPU, as one script for a lent GPU machine (sized to fit one
+# 10-minute device run, not yet timed on a GPU; docs/benchmarks.md says where the results go):
 #   bash scripts/gpu_wheels.sh             # here, once: the wheels that machine lacks, into .whl/
 #   device run: bash scripts/gpu_check.sh  # carry [".whl"], timeout_s 600
 # It runs the gpu-marked tests (tests/test_cuda.py), then the ensemble, DCGAN and feature benchmarks
