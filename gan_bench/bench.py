@@ -61,23 +61,25 @@ def _sync(device):
         torch.cuda.synchronize()
 
 
-def trainer_run(overrides: list[str], steps: int, tick_rates: bool = False):
+def trainer_run(overrides: list[str], steps: int, steady: bool = False):
     """The trainer's wall seconds (the loop with its logging, evals and checkpoints; not start-up),
-    and with tick_rates=True also the steps/s it logged at each log tick."""
+    and with steady=True also its steady-state steps/s: the median of the rates it logged at the
+    log ticks after the first (which holds warm-up, and on CUDA torch.compile)."""
     from gan_bench.train import train
 
     with tempfile.TemporaryDirectory() as d:
         cfg = compose(overrides + [f"train.steps={steps}", "train.progress=false", f"paths.run_dir={d}"])
         wall = train(cfg)["wall_seconds"]
-        return (wall, _logged_rates(d)) if tick_rates else wall
+        return (wall, _steady_rate(d)) if steady else wall
 
 
-def _logged_rates(run_dir) -> list[float]:
+def _steady_rate(run_dir) -> float:
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
     acc = EventAccumulator(f"{run_dir}/tb", size_guidance={"scalars": 0})
     acc.Reload()
-    return [e.value for e in acc.Scalars("speed/steps_per_s")]
+    ticks = [e.value for e in acc.Scalars("speed/steps_per_s")]
+    return statistics.median(ticks[1:] or ticks)
 
 
 def bench_ring(args) -> dict:
@@ -110,9 +112,9 @@ def bench_ensemble(args) -> dict:
         every = max(2, n // 4)  # four log ticks: one warm-up, three measured
         rates, walls = [], []
         for _ in range(args.repeats):
-            wall, ticks = trainer_run(base + [f"train.ensemble={k}", f"train.eval_every={n}", f"train.ckpt_every={n}",
-                                              f"train.log_every={every}"], n, tick_rates=True)
-            rates.append(statistics.median(ticks[1:] or ticks))
+            wall, rate = trainer_run(base + [f"train.ensemble={k}", f"train.eval_every={n}", f"train.ckpt_every={n}",
+                                             f"train.log_every={every}"], n, steady=True)
+            rates.append(rate)
             walls.append(wall)
         model_steps = k * max(rates)
         single = model_steps if k == 1 else single
@@ -148,9 +150,9 @@ def bench_dcgan(args) -> dict:
         plain, ours, walls = [], [], []
         for _ in range(args.repeats):
             plain.append(plain_loop(cfg, images, args.steps - every, args.device, warmup=every))
-            wall, ticks = trainer_run(base + [f"train.eval_every={args.steps}", f"train.ckpt_every={args.steps}"],
-                                      args.steps, tick_rates=True)
-            ours.append(statistics.median(ticks[1:] or ticks))
+            wall, rate = trainer_run(base + [f"train.eval_every={args.steps}", f"train.ckpt_every={args.steps}"],
+                                     args.steps, steady=True)
+            ours.append(rate)
             walls.append(wall)
     p, t = (args.steps - every) * args.batch / min(plain), max(ours) * args.batch
     return {"bench": "dcgan", "device": args.device, "resolution": res, "batch": args.batch, "steps": args.steps,
