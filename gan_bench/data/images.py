@@ -96,11 +96,27 @@ def _where(path, root, sub: str) -> Path:
 
 
 def _fill_encoded(enc: sources.Encoded, w: cache.Writer, crop: str, r: int, c: int):
-    out = w.array("train", (enc.count, c, r, r))
-    n = sources.fill(out, enc.items(), partial(sources.decode, crop=crop, resolution=r, channels=c))
+    with sources.opened(enc, w.dir) as enc:
+        if not enc.count:
+            raise UserError(f"{enc.path} holds no images: see {sources.DOCS} for the layouts that work")
+        out = w.array("train", (enc.count, c, r, r))
+        n = sources.fill(out, enc.items(), partial(sources.decode, crop=crop, resolution=r, channels=c))
     if n != enc.count:
         raise UserError(f"{enc.path} had {enc.count} images when counted but {n} when read: "
                         f"was it modified meanwhile? run the command again")
+
+
+def _zip_at(z: Path) -> bool:
+    """z is a zip archive; a file that only claims to be one (a truncated download) is a UserError,
+    so the user is not told to put into place the very file that is already there."""
+    if not z.is_file():
+        return False
+    if not zipfile.is_zipfile(z):
+        if z.suffix.lower() == ".zip":
+            raise UserError(f"{z} is not a readable zip archive (an incomplete download?): download it again, "
+                            f"see {sources.DOCS}")
+        return False
+    return True
 
 
 def _resize_into(out: np.ndarray, x: np.ndarray):
@@ -146,8 +162,8 @@ def cifar10(root, resolution: int = 32, channels: int = 3, path=None, download: 
         import torchvision
         torchvision.datasets.CIFAR10(str(where), train=True, download=True)
 
-    missing = lambda: (f"CIFAR-10 not found: put {sources.CIFAR_TAR} ({CIFAR_URL}) into {where}/ "
-                       f"or run `gan-bench prepare cifar10 --from DIR`")
+    missing = lambda: (f"CIFAR-10 not found: put {sources.CIFAR_TAR} ({CIFAR_URL}) or its extracted "
+                       f"{sources.CIFAR_DIR}/ into {where}/, or pass dataset.path=PATH, see {sources.DOCS}")
     return _open("cifar10", root, f"cifar10-{r}px", {"dataset": "cifar10", "resolution": r, "channels": c},
                  locate, fill, missing, fetch if download else None)
 
@@ -166,14 +182,14 @@ def celeba(root, resolution: int = 64, channels: int = 3, crop: str = "dcgan", p
                 if enc.count:
                     return Source(enc, d, enc.files)
         for z in (where / "img_align_celeba.zip", where):
-            if z.is_file() and zipfile.is_zipfile(z):
+            if _zip_at(z):
                 enc = sources.image_zip(z)
                 if enc.count:
                     return Source(enc, z, [z])
         return None
 
     missing = lambda: (f"CelebA not found: put img_align_celeba.zip (or its extracted img_align_celeba/ "
-                       f"folder) into {where}/, see docs/datasets.md")
+                       f"folder of jpgs) into {where}/, or pass dataset.path=PATH, see {sources.DOCS}")
     return _open("celeba", root, f"celeba-{r}px-{crop}" + ("-gray" if c == 1 else ""),
                  {"dataset": "celeba", "resolution": r, "channels": c, "crop": crop}, locate,
                  lambda enc, w: _fill_encoded(enc, w, crop, r, c), missing)
@@ -183,26 +199,41 @@ def lsun(root, category: str = "classroom", resolution: int = 64, channels: int 
          path=None) -> DataSet:
     """An LSUN scene category from its <category>_train_lmdb directory (values are encoded
     images, webp or jpeg), read with lmdb directly: torchvision's LSUN class would write a key
-    cache into the working directory."""
+    cache into the working directory. The download's zip is read without unzipping it by hand,
+    and a folder (or zip) of the images, e.g. exported by fyu/lsun's data.py, works too."""
     name = f"lsun_{category}"
     r, c = _check(name, resolution, channels, crop)
     where = _where(path, root, "lsun")
     db = f"{category}_train_lmdb"
 
     def locate():
+        # The unzipped download, the download itself, or images exported from it (fyu/lsun's
+        # `data.py export`); `where` itself counts as an image folder only when the user named it.
         for d in (where / db, where):
             if (d / "data.mdb").is_file():
                 enc = sources.lmdb_images(d)
                 if enc.count:
                     return Source(enc, d, enc.files)
+        if where.name == "data.mdb" and where.is_file():
+            enc = sources.lmdb_images(where.parent)
+            if enc.count:
+                return Source(enc, where.parent, enc.files)
+        for z in (where / f"{db}.zip", where):
+            if _zip_at(z):
+                enc = sources.zipped_lmdb(z) or sources.image_zip(z)
+                if enc.count is None or enc.count:
+                    return Source(enc, z, [z])
+        for d in (where / category,) + ((where,) if path else ()):
+            if d.is_dir():
+                enc = sources.image_dir(d)
+                if enc.count:
+                    return Source(enc, d, enc.files)
         return None
 
-    def missing():
-        if (where / f"{db}.zip").is_file():
-            return f"LSUN {category}: unzip {where / db}.zip in {where}/ so that {where / db}/data.mdb exists"
-        return (f"LSUN {category} not found: download {db}.zip (http://dl.yf.io/lsun/scenes/, or "
-                f"download_scenes.py -c {category} from github.com/fyu/lsun) and unzip it into {where}/ "
-                f"so that {where / db}/data.mdb exists")
+    missing = lambda: (f"LSUN {category} not found: put {db}.zip (http://dl.yf.io/lsun/scenes/, or "
+                       f"download_scenes.py -c {category} from github.com/fyu/lsun), its unzipped {db}/ "
+                       f"(with data.mdb) or a folder {category}/ of its images into {where}/, or pass "
+                       f"dataset.path=PATH, see {sources.DOCS}")
 
     return _open(name, root, f"{name}-{r}px-{crop}" + ("-gray" if c == 1 else ""),
                  {"dataset": name, "resolution": r, "channels": c, "crop": crop}, locate,
@@ -224,10 +255,7 @@ def stacked_mnist(root, resolution: int = 28, channels: int = 3, n: int = 100000
         return Source(found, found[0].parent, list(found)) if found else None
 
     def fill(found, w):
-        x, y = sources.read_idx(found[0]), sources.read_idx(found[1])
-        if x.ndim != 3 or x.shape[1:] != (28, 28) or len(x) != len(y):
-            raise UserError(f"{found[0]} and {found[1]} are not a matching set of 28x28 MNIST images "
-                            f"and labels: download them again")
+        x, y = sources.read_mnist(found)
         idx = np.random.default_rng(seed).integers(0, len(x), size=(n, 3))
         out = w.array("train", (n, 3, r, r))
         for s in range(0, n, 10000):   # x[idx] of shape [m, 3, 28, 28] is the channel stack
@@ -239,15 +267,35 @@ def stacked_mnist(root, resolution: int = 28, channels: int = 3, n: int = 100000
         y = y.astype(np.int64)
         w.array("train_labels", (n,), np.int64)[:] = 100 * y[idx[:, 0]] + 10 * y[idx[:, 1]] + y[idx[:, 2]]
 
-    def fetch():
-        import torchvision
-        torchvision.datasets.MNIST(str(where), train=True, download=True)
-
-    missing = lambda: (f"MNIST not found: put train-images-idx3-ubyte.gz and train-labels-idx1-ubyte.gz "
-                       f"into {where / 'MNIST' / 'raw'}/ or run `gan-bench prepare stacked_mnist --from DIR`")
     return _open("stacked_mnist", root, f"stacked_mnist-{r}px-n{n}-seed{seed}",
                  {"dataset": "stacked_mnist", "resolution": r, "channels": c, "n": n, "seed": seed},
-                 locate, fill, missing, fetch if download else None)
+                 locate, fill, lambda: mnist_missing(where, "train"),
+                 partial(_fetch_mnist, where) if download else None)
+
+
+def mnist_missing(where: Path, split: str) -> str:
+    images, labels = sources.MNIST_FILES[split]
+    return (f"MNIST not found under {where}: put {images}.gz and {labels}.gz (or the extracted files) "
+            f"into {where / 'MNIST' / 'raw'}/, see {sources.DOCS}")
+
+
+def _fetch_mnist(where: Path):
+    import torchvision
+    torchvision.datasets.MNIST(str(where), train=True, download=True)   # fetches all four files
+
+
+def mnist_digits(root, split: str = "train", download: bool = False) -> tuple[np.ndarray, np.ndarray, list[Path]]:
+    """MNIST `split` ("train" or "test") as uint8 images [N, 28, 28] and labels [N], plus the files
+    read, from torchvision's layout under root (the .gz downloads or the extracted files). Read
+    directly rather than cached: 47 MB, for the Stacked MNIST classifier."""
+    where = Path(root).expanduser()
+    found, failed = sources.find_mnist(where, split), None
+    if found is None and download:
+        failed = _try(partial(_fetch_mnist, where))
+        found = sources.find_mnist(where, split)
+    if found is None:
+        raise UserError(mnist_missing(where, split) + (f" (the download failed: {failed})" if failed else ""))
+    return (*sources.read_mnist(found), list(found))
 
 
 def folder(path=None, root="data", resolution: int = 64, channels: int = 3, crop: str = "center") -> DataSet:
@@ -264,7 +312,7 @@ def folder(path=None, root="data", resolution: int = 64, channels: int = 3, crop
     def locate():
         if where.is_dir():
             enc = sources.image_dir(where)
-        elif where.is_file() and zipfile.is_zipfile(where):
+        elif _zip_at(where):
             enc = sources.image_zip(where)
         else:
             return None
@@ -272,9 +320,10 @@ def folder(path=None, root="data", resolution: int = 64, channels: int = 3, crop
 
     def missing():
         if where.exists():
-            return (f"no images ({', '.join(sorted(e[1:] for e in sources.IMAGE_EXTS))}) found under {where}: "
-                    f"pass dataset.path=DIR with image files")
-        return f"no directory {where}: pass dataset.path=DIR, a directory of images"
+            return (f"no images ({', '.join(sorted(e[1:] for e in sources.IMAGE_EXTS))}) found in {where}: "
+                    f"pass dataset.path= a directory of images or a zip of them, see {sources.DOCS}")
+        return (f"no directory or zip {where}: pass dataset.path= a directory of images or a zip of them, "
+                f"see {sources.DOCS}")
 
     return _open("folder", root, key,
                  {"dataset": "folder", "resolution": r, "channels": c, "crop": crop}, locate,

@@ -6,6 +6,8 @@ configs instantiate, with the same defaults, so the cache it writes is the one t
 import argparse
 import logging
 import os
+import sys
+from contextlib import contextmanager
 
 from gan_bench.config import ROOT
 from gan_bench.data import images
@@ -23,22 +25,48 @@ def main(argv: list[str]) -> int:
                    help="data root, the cache goes under it (default: $GAN_BENCH_DATA or the repository's data/, as paths.data)")
     p.add_argument("--resolution", type=int, help="output size in pixels (default: the data set's)")
     p.add_argument("--crop", choices=sorted(CROPS), help=f"crop preset for {', '.join(CROPPED)}")
+    p.add_argument("--n", type=int, help="stacked_mnist: number of stacks (default: the data set's, as dataset.n)")
+    p.add_argument("--seed", type=int, help="stacked_mnist: the stacks' seed (default: the data set's, as dataset.seed)")
     args = p.parse_args(argv)
     if args.crop and args.name not in CROPPED:
         p.error(f"--crop applies to {', '.join(CROPPED)} only")
+    if (args.n is not None or args.seed is not None) and args.name != "stacked_mnist":
+        p.error("--n and --seed apply to stacked_mnist only")
 
     kwargs = {"root": args.data_root, "path": args.source}
     if args.resolution is not None:
         kwargs["resolution"] = args.resolution
     if args.crop:
         kwargs["crop"] = args.crop
-    if not logging.getLogger().handlers:   # show "building ..." and progress when run from a shell
-        logging.basicConfig(level=logging.INFO, format="%(message)s")
-
-    data = images.DATASETS[args.name](**kwargs)   # raises UserError (one line) when the source is missing
+    for key in ("n", "seed"):
+        if getattr(args, key) is not None:
+            kwargs[key] = getattr(args, key)
+    with _progress_to_stderr():
+        data = images.DATASETS[args.name](**kwargs)   # raises UserError (one line) when the source is missing
     m = data.info["manifest"]
     test = f" + {len(data.test)} test" if data.test is not None else ""
     state = "built" if data.info["built"] else "up to date"
     print(f"{args.name}: {m['count']}{test} images {m['resolution']}x{m['resolution']}x{m['channels']}"
           f"{' crop ' + m['crop'] if m.get('crop') else ''}, {state}: {data.info['cache']}")
     return 0
+
+
+@contextmanager
+def _progress_to_stderr():
+    """Show the data loggers' "building ..." and progress lines on stderr for this command when
+    nothing else handles them; removed afterwards, so a caller's logging (tests, a notebook) is
+    left as it was."""
+    log = logging.getLogger("gan_bench.data")
+    if logging.getLogger().handlers or log.handlers:
+        yield
+        return
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(message)s"))
+    level = log.level
+    log.addHandler(handler)
+    log.setLevel(logging.INFO)
+    try:
+        yield
+    finally:
+        log.removeHandler(handler)
+        log.setLevel(level)

@@ -8,13 +8,16 @@ import io
 import logging
 import os
 import pickle
+import shutil
 import struct
 import tarfile
 import zipfile
+import zlib
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterable, Iterator
+from typing import Callable, ContextManager, Iterable, Iterator
 
 import numpy as np
 from PIL import Image
@@ -22,6 +25,8 @@ from PIL import Image
 from gan_bench.errors import UserError
 
 log = logging.getLogger(__name__)
+
+DOCS = "docs/datasets.md"   # every message about a missing or bad source points here
 
 IMAGE_EXTS = {".jpg", ".jpeg", ".png", ".webp", ".bmp", ".gif", ".tif", ".tiff", ".ppm", ".pgm"}
 
@@ -58,9 +63,10 @@ def _unpickle_batch(f, where: str) -> tuple[np.ndarray, np.ndarray]:
         y = np.asarray(get("labels"), dtype=np.int64)
     except Exception as e:
         raise UserError(f"cannot read CIFAR-10 batch {where} ({type(e).__name__}): "
-                        f"replace it with a fresh copy from {CIFAR_TAR}") from None
+                        f"replace it with a fresh copy from {CIFAR_TAR}, see {DOCS}") from None
     if len(x) != len(y):
-        raise UserError(f"CIFAR-10 batch {where} has {len(x)} images but {len(y)} labels: replace it")
+        raise UserError(f"CIFAR-10 batch {where} has {len(x)} images but {len(y)} labels: "
+                        f"replace it with a fresh copy from {CIFAR_TAR}, see {DOCS}")
     return x, y
 
 
@@ -70,8 +76,12 @@ def find_cifar(loc: Path) -> Path | None:
         if all((d / n).is_file() for n in CIFAR_TRAIN + CIFAR_TEST):
             return d
     for f in (loc / CIFAR_TAR, loc):
-        if f.is_file() and tarfile.is_tarfile(f):
-            return f
+        if f.is_file():
+            if tarfile.is_tarfile(f):
+                return f
+            if f.name.endswith(".tar.gz"):   # there, but not readable: do not ask for it to be put there
+                raise UserError(f"{f} is not a readable tar.gz (an incomplete download?): download {CIFAR_TAR} "
+                                f"again, see {DOCS}")
     return None
 
 
@@ -86,12 +96,15 @@ def read_cifar(src: Path) -> dict[str, np.ndarray]:
             with (src / n).open("rb") as f:
                 return _unpickle_batch(f, str(src / n))
         return _cifar_splits(read)
-    with tarfile.open(src) as tar:   # read members in place: no extracted copy left behind
-        members = {Path(m.name).name: m for m in tar.getmembers() if m.isfile()}
-        missing = [n for n in CIFAR_TRAIN + CIFAR_TEST if n not in members]
-        if missing:
-            raise UserError(f"{src} lacks {', '.join(missing)}: download {CIFAR_TAR} again")
-        return _cifar_splits(lambda n: _unpickle_batch(tar.extractfile(members[n]), f"{src}:{n}"))
+    try:
+        with tarfile.open(src) as tar:   # read members in place: no extracted copy left behind
+            members = {Path(m.name).name: m for m in tar.getmembers() if m.isfile()}
+            missing = [n for n in CIFAR_TRAIN + CIFAR_TEST if n not in members]
+            if missing:
+                raise UserError(f"{src} lacks {', '.join(missing)}: download {CIFAR_TAR} again, see {DOCS}")
+            return _cifar_splits(lambda n: _unpickle_batch(tar.extractfile(members[n]), f"{src}:{n}"))
+    except (tarfile.TarError, EOFError, OSError, zlib.error) as e:   # a truncated or corrupt download
+        raise UserError(f"cannot read {src} ({type(e).__name__}): download {CIFAR_TAR} again, see {DOCS}") from None
 
 
 def _cifar_splits(read: Callable) -> dict[str, np.ndarray]:
@@ -104,15 +117,23 @@ def _cifar_splits(read: Callable) -> dict[str, np.ndarray]:
 
 # ---------------------------------------------------------------------------------------------
 # MNIST idx files (torchvision layout <root>/MNIST/raw/): big-endian header 0x00 0x00 <type> <ndim>,
-# then ndim uint32 sizes, then the data. Magic 2051 = images (ubyte, 3 dims), 2049 = labels.
+# then ndim uint32 sizes, then the data. Magic 2051 = images (ubyte, 3 dims), 2049 = labels. Each
+# file is read as downloaded (.gz) or extracted, whichever is there: torchvision's MNIST class
+# accepts only the extracted files, so gan-bench reads the idx format itself and writes nothing.
 
-MNIST_TRAIN = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte")
+MNIST_FILES = {"train": ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
+               "test": ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")}
 
 
-def find_mnist(loc: Path) -> tuple[Path, Path] | None:
-    for d in (loc / "MNIST" / "raw", loc / "raw", loc):
+def mnist_dirs(loc: Path) -> tuple[Path, ...]:
+    """Where the idx files may be under loc: torchvision's root, its MNIST/ or MNIST/raw/ itself."""
+    return loc / "MNIST" / "raw", loc / "raw", loc
+
+
+def find_mnist(loc: Path, split: str = "train") -> tuple[Path, Path] | None:
+    for d in mnist_dirs(loc):
         found = []
-        for stem in MNIST_TRAIN:
+        for stem in MNIST_FILES[split]:
             # torchvision keeps both the .gz and the extracted file; the plain one reads faster.
             f = next((d / (stem + s) for s in ("", ".gz") if (d / (stem + s)).is_file()), None)
             found.append(f)
@@ -121,34 +142,58 @@ def find_mnist(loc: Path) -> tuple[Path, Path] | None:
     return None
 
 
+def read_mnist(found: tuple[Path, Path]) -> tuple[np.ndarray, np.ndarray]:
+    """(images uint8 [N, 28, 28], labels uint8 [N]) from an images/labels pair of idx files."""
+    x, y = read_idx(found[0]), read_idx(found[1])
+    if x.ndim != 3 or x.shape[1:] != (28, 28) or y.ndim != 1 or len(x) != len(y):
+        raise UserError(f"{found[0]} and {found[1]} are not a matching set of 28x28 MNIST images and labels: "
+                        f"download them again, see {DOCS}")
+    return x, y
+
+
 def read_idx(path: Path) -> np.ndarray:
     opener = gzip.open if path.suffix == ".gz" else open
     try:
         with opener(path, "rb") as f:
             data = f.read()
-    except (OSError, EOFError) as e:
-        raise UserError(f"cannot read {path} ({e}): download it again") from None
+    except (OSError, EOFError, zlib.error) as e:   # gzip.BadGzipFile is an OSError
+        raise UserError(f"cannot read {path} ({type(e).__name__}: {e}): download it again, see {DOCS}") from None
     if len(data) < 4 or data[0] != 0 or data[1] != 0 or data[2] != 0x08:
-        raise UserError(f"{path} is not an idx file of unsigned bytes: download it again")
+        raise UserError(f"{path} is not an idx file of unsigned bytes: download it again, see {DOCS}")
     ndim = data[3]
+    if len(data) < 4 + 4 * ndim:
+        raise UserError(f"{path} is truncated (no complete header): download it again, see {DOCS}")
     dims = struct.unpack(f">{ndim}I", data[4:4 + 4 * ndim])
     body = np.frombuffer(data, dtype=np.uint8, offset=4 + 4 * ndim)
     if body.size != int(np.prod(dims)):
-        raise UserError(f"{path} is truncated ({body.size} of {int(np.prod(dims))} bytes): download it again")
+        raise UserError(f"{path} is truncated ({body.size} of {int(np.prod(dims))} bytes): "
+                        f"download it again, see {DOCS}")
     return body.reshape(dims)
 
 
 # ---------------------------------------------------------------------------------------------
-# Encoded images: a directory tree, a zip archive or an LSUN lmdb. Each yields (name, bytes) in a
-# fixed order so the cache is reproducible.
+# Encoded images: a directory tree, a zip archive or an LSUN lmdb (unzipped, or still in its zip).
+# Each yields (name, bytes) in a fixed order so the cache is reproducible.
 
 
 @dataclass
 class Encoded:
     path: Path
-    count: int
+    count: int | None                                # None: known once opened (an lmdb still in its zip)
     files: list[Path]                                # what the fingerprint covers
-    items: Callable[[], Iterator[tuple[str, bytes]]]
+    items: Callable[[], Iterator[tuple[str, bytes]]] | None
+    # For sources that must be unpacked before reading: scratch dir -> context giving the readable Encoded.
+    unpack: Callable[[Path], ContextManager["Encoded"]] | None = None
+
+
+@contextmanager
+def opened(enc: Encoded, scratch: Path) -> Iterator[Encoded]:
+    """The source ready to read: itself, or its unpacked copy in scratch (removed afterwards)."""
+    if enc.unpack is None:
+        yield enc
+    else:
+        with enc.unpack(scratch) as inner:
+            yield inner
 
 
 def _is_image(name: str) -> bool:
@@ -168,37 +213,92 @@ def image_dir(path: Path) -> Encoded:
     return Encoded(path, len(files), files, items)
 
 
+def _zip_names(path: Path) -> list[zipfile.ZipInfo]:
+    try:
+        with zipfile.ZipFile(path) as z:
+            return [i for i in z.infolist() if not i.is_dir()]
+    except (zipfile.BadZipFile, OSError) as e:
+        raise UserError(f"cannot read the zip {path} ({type(e).__name__}): download it again, see {DOCS}") from None
+
+
 def image_zip(path: Path) -> Encoded:
-    with zipfile.ZipFile(path) as z:
-        names = sorted(i.filename for i in z.infolist() if not i.is_dir() and _is_image(i.filename))
+    names = sorted(i.filename for i in _zip_names(path) if _is_image(i.filename))
 
     def items():
         with zipfile.ZipFile(path) as z:
             for n in names:
-                yield f"{path}:{n}", z.read(n)
+                try:
+                    data = z.read(n)
+                except (zipfile.BadZipFile, OSError, EOFError, zlib.error) as e:   # corrupt or truncated member
+                    raise UserError(f"cannot read {n} in {path} ({type(e).__name__}): download the zip again, "
+                                    f"see {DOCS}") from None
+                yield f"{path}:{n}", data
 
     return Encoded(path, len(names), [path], items)
 
 
-def lmdb_images(path: Path) -> Encoded:
+def lmdb_images(path: Path, shown: Path | None = None) -> Encoded:
+    """An lmdb environment: a directory holding data.mdb, or the data file itself (an extracted
+    copy, named in messages as `shown`, the zip it came from)."""
     import lmdb
+
+    shown = shown or path
+
+    subdir = path.is_dir()
+    data_file = path / "data.mdb" if subdir else path
 
     def env():
         # readonly + lock=False: a read-only copy of the database works and nothing is written.
-        return lmdb.open(str(path), readonly=True, lock=False, readahead=False, meminit=False)
+        return lmdb.open(str(path), subdir=subdir, readonly=True, lock=False, readahead=False, meminit=False)
 
     try:
         with env() as e:
             count = e.stat()["entries"]
     except lmdb.Error as err:
-        raise UserError(f"cannot open the LSUN lmdb at {path} ({err}): unzip the download again") from None
+        raise UserError(f"cannot open the LSUN lmdb at {shown} ({err}): download it again, see {DOCS}") from None
 
     def items():
-        with env() as e, e.begin(write=False) as txn:
-            for key, value in txn.cursor():
-                yield f"{path}:{key.decode(errors='replace')}", bytes(value)
+        try:
+            with env() as e, e.begin(write=False) as txn:
+                for key, value in txn.cursor():
+                    yield f"{shown}:{key.decode(errors='replace')}", bytes(value)
+        except lmdb.Error as err:
+            raise UserError(f"cannot read the LSUN lmdb at {shown} ({err}): download it again, see {DOCS}") from None
 
-    return Encoded(path, count, [path / "data.mdb"], items)
+    return Encoded(path, count, [data_file], items)
+
+
+def zipped_lmdb(path: Path) -> Encoded | None:
+    """An lmdb still in its zip, as LSUN's download ships it (<category>_train_lmdb.zip holding
+    <category>_train_lmdb/data.mdb): lmdb reads only real files, so data.mdb is extracted into the
+    cache directory for the one conversion and deleted after. None when the zip holds no data.mdb."""
+    members = [i for i in _zip_names(path) if Path(i.filename).name == "data.mdb" and i.file_size]
+    if not members:
+        return None
+    member = min(members, key=lambda i: len(i.filename))   # the top-level database, not a nested copy
+
+    @contextmanager
+    def unpack(scratch: Path):
+        need, free = member.file_size, shutil.disk_usage(scratch).free
+        if need > free:
+            raise UserError(f"reading {path} needs {need / 1e9:.1f} GB free in {scratch} to extract data.mdb "
+                            f"({free / 1e9:.1f} GB free): unzip it elsewhere and pass dataset.path=<its "
+                            f"_train_lmdb folder>, see {DOCS}")
+        # A name cache.build sweeps up as stale should this process be killed mid-extraction.
+        tmp = scratch / f"data.mdb.tmp-{os.getpid()}"
+        try:
+            try:
+                with zipfile.ZipFile(path) as z, z.open(member) as src, open(tmp, "wb") as dst:
+                    shutil.copyfileobj(src, dst, 1 << 24)
+            except (zipfile.BadZipFile, EOFError, zlib.error) as e:   # a corrupt member (CRC, deflate)
+                raise UserError(f"cannot extract {member.filename} from {path} ({type(e).__name__}): "
+                                f"download it again, see {DOCS}") from None
+            inner = lmdb_images(tmp, shown=path)
+            yield Encoded(path, inner.count, [path], inner.items)
+        finally:
+            tmp.unlink(missing_ok=True)
+
+    return Encoded(path, None, [path], None, unpack)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -245,7 +345,7 @@ def decode(name: str, data: bytes, crop: str, resolution: int, channels: int) ->
         img = Image.open(io.BytesIO(data))
         img.load()
     except Exception as e:
-        raise UserError(f"cannot decode image {name} ({type(e).__name__}): delete or replace it") from None
+        raise UserError(f"cannot decode image {name} ({type(e).__name__}): delete or replace it, see {DOCS}") from None
     # Convert before resizing: palette and 16-bit images do not resample sensibly.
     img = img.convert("L" if channels == 1 else "RGB")
     return to_chw(CROPS[crop](img, resolution), channels)

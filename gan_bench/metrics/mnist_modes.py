@@ -90,13 +90,11 @@ def _sha256(path) -> str:
 
 
 def _load_mnist(root, train: bool, download: bool):
-    from torchvision.datasets import MNIST
-    try:
-        ds = MNIST(str(root), train=train, download=download)
-    except RuntimeError as e:
-        raise UserError(f"MNIST not found under {Path(root) / 'MNIST' / 'raw'} ({e}): put the four "
-                        "*-idx?-ubyte files there, or pass --download where the internet is reachable") from e
-    return ds.data.unsqueeze(1).contiguous(), ds.targets.long(), Path(ds.raw_folder)
+    """MNIST as the .gz downloads or the extracted files: gan-bench's own idx reader, because
+    torchvision's MNIST class accepts only the extracted files."""
+    from gan_bench.data.images import mnist_digits
+    x, y, files = mnist_digits(root, "train" if train else "test", download)
+    return torch.from_numpy(x.copy()).unsqueeze(1), torch.from_numpy(y.astype("int64")), files
 
 
 def _shift(x: torch.Tensor, g: torch.Generator, pad: int = 2) -> torch.Tensor:
@@ -126,8 +124,8 @@ def train_mnist_classifier(mnist_root, out_path, epochs: int = 6, batch_size: in
     Returns the manifest. Raises UserError (and writes nothing) below `min_accuracy`, so a weak
     classifier can never end up counting modes.
     """
-    x_train, y_train, raw = _load_mnist(mnist_root, True, download)
-    x_test, y_test, _ = _load_mnist(mnist_root, False, False)
+    x_train, y_train, train_files = _load_mnist(mnist_root, True, download)
+    x_test, y_test, test_files = _load_mnist(mnist_root, False, False)
     torch.manual_seed(seed)
     g = torch.Generator().manual_seed(seed)
     model = MnistCNN().to(device)
@@ -162,7 +160,7 @@ def train_mnist_classifier(mnist_root, out_path, epochs: int = 6, batch_size: in
         "arch": ARCH, "weights": out_path.name, "sha256": _sha256(tmp), "test_accuracy": acc,
         "n_test": len(y_test), "n_train": len(y_train), "epochs": epochs, "batch_size": batch_size,
         "lr": lr, "seed": seed, "torch": torch.__version__,
-        "mnist_files_sha256": {p.name: _sha256(p) for p in sorted(raw.glob("*-ubyte"))},
+        "mnist_files_sha256": {p.name: _sha256(p) for p in train_files + test_files},   # as read: .gz or not
     }
     os.replace(tmp, out_path)  # weights first, then the manifest that vouches for them
     _write_json_atomic(_manifest_path(out_path), manifest)
@@ -203,8 +201,9 @@ def prepare_mnist_classifier_main(argv: list[str]) -> int:
     ap = argparse.ArgumentParser(prog="gan-bench prepare mnist-classifier",
                                  description="Train the Stacked MNIST mode classifier once and cache it.")
     ap.add_argument("--data-root", default=data, help="gan-bench data root (paths.data; default %(default)s)")
-    ap.add_argument("--mnist-root", default=None,
-                    help="torchvision MNIST root, holding MNIST/raw/*-ubyte (default: the data root)")
+    ap.add_argument("--mnist-root", "--from", dest="mnist_root", default=None,
+                    help="where the MNIST idx files are: a root holding MNIST/raw/, or the folder itself; "
+                         ".gz or extracted (default: the data root)")
     ap.add_argument("--out", default=None, help="weights path (default DATA_ROOT/cache/mnist_classifier.pt)")
     ap.add_argument("--epochs", type=int, default=6)
     ap.add_argument("--batch-size", type=int, default=128)
