@@ -171,3 +171,16 @@ def test_raw_output_discriminator_is_untouched():
     g, gf, _ = g_and_grad(loss, REAL, FAKE)
     assert float(g) == pytest.approx((mean(REAL) - mean(FAKE)) ** 2, rel=1e-12)
     assert gf.tolist() == pytest.approx([-2 * (mean(REAL) - mean(FAKE)) / len(FAKE)] * len(FAKE), rel=1e-12)
+
+
+@pytest.mark.parametrize("distance,form", [("l2", "E_d"), ("l2", "d_E"), ("logl1", "E_d"), ("logl1", "d_E"),
+                                           ("logl1", "d_E_logmean")])
+def test_per_replica_rows(distance, form):
+    # [K, B] logits: one loss per replica, each equal to that replica's own batch.
+    loss = make_loss("beyond", distance=distance, form=form)
+    g = torch.Generator().manual_seed(3)
+    real, fake = 6 * torch.randn(2, 4, 5, generator=g, dtype=torch.float64)
+    out = loss.g_loss(fake, real)
+    assert out.shape == (4,)
+    for k in range(4):
+        torch.testing.assert_close(out[k], loss.g_loss(fake[k], real[k]), rtol=1e-14, atol=0)

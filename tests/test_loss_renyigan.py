@@ -51,6 +51,18 @@ def test_alpha_zero_is_continuous():
     assert a == pytest.approx(b, rel=1e-6)
 
 
+def test_alpha_zero_float32_is_finite_and_matches_float64():
+    t = torch.linspace(-15, 15, 31, dtype=torch.float64)
+    loss = make_loss("renyigan", alpha=0)
+    f32 = t.float().requires_grad_(True)
+    g32 = loss.g_loss(f32)
+    (grad32,) = torch.autograd.grad(g32, f32)
+    f64 = t.clone().requires_grad_(True)
+    (grad64,) = torch.autograd.grad(loss.g_loss(f64), f64)
+    assert torch.isfinite(grad32).all() and float(g32.detach()) == pytest.approx(float(loss.g_loss(t)), rel=1e-6)
+    torch.testing.assert_close(grad32.double(), grad64, rtol=1e-5, atol=0)
+
+
 def test_alpha_zero_only_where_the_family_defines_it():
     with pytest.raises(UserError, match=r"alpha must be a finite non-negative number for loss=renyigan, got -0.1"):
         make_loss("renyigan", alpha=-0.1)
