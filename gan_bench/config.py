@@ -32,19 +32,26 @@ def check_overrides(args: list[str]) -> None:
                     raise UserError(f"unknown {key} '{v}': choose one of {', '.join(valid)}")
 
 
-def positive_alpha(name: str, value) -> float:
+def positive_alpha(name: str, value, zero_ok: bool = False, loss: str = "") -> float:
     try:
         a = float(value)
     except (TypeError, ValueError):
         a = float("nan")
-    if not a > 0:  # also catches NaN
+    if zero_ok and not a >= 0:
+        raise UserError(f"{name} must be a non-negative number for loss={loss}, got {value!r}: pass e.g. {name}=0.5")
+    if not zero_ok and not a > 0:  # also catches NaN
         raise UserError(f"{name} must be a positive number or inf, got {value!r}: pass e.g. {name}=0.5")
     return a
 
 
 def check_config(cfg: DictConfig) -> None:
+    # alpha = 0 only for a family whose formula is defined there (imported here: the losses pull
+    # in torch, which the CLI's early override checks do not need).
+    from gan_bench.losses import ALPHA_ZERO_OK
+
+    loss = cfg.loss.get("name", "") if isinstance(cfg.get("loss"), DictConfig) else ""
     for name in ("alpha", "alpha_d", "alpha_g"):
-        positive_alpha(name, cfg[name])
+        positive_alpha(name, cfg[name], zero_ok=loss in ALPHA_ZERO_OK, loss=loss)
     if not isinstance(cfg.seed, int) or cfg.seed < 0:
         raise UserError(f"seed must be a non-negative integer, got {cfg.seed!r}")
     for key in ("steps", "batch_size", "n_critic", "ensemble", "eval_every", "ckpt_every", "log_every"):

@@ -133,7 +133,12 @@ def test_beyond_with_logistic_d(distance, form, target):
     c_f = [sig(t) for t in FAKE]
     c_r = [sig(t) for t in REAL] if target == "real" else [yhat] * len(FAKE)
     dist = DIST[distance]
-    g = mean(dist(a, b) for a, b in zip(c_r, c_f)) if form == "E_d" else dist(mean(c_r), mean(c_f))
+    if form == "E_d":
+        g = mean(dist(a, b) for a, b in zip(c_r, c_f))
+    elif distance.startswith("log"):  # the authors' loss_G 15, 16, 19, 20: the mean of log C
+        g = dist(math.exp(mean(math.log(c) for c in c_r)), math.exp(mean(math.log(c) for c in c_f)))
+    else:
+        g = dist(mean(c_r), mean(c_f))
     bce_d = mean(-math.log(sig(t)) for t in REAL) + mean(-math.log(1 - sig(t)) for t in FAKE)
     check(make_loss("beyond", distance=distance, form=form, target=target, yhat=yhat), REAL, FAKE, bce_d, g)
 

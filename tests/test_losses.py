@@ -55,7 +55,7 @@ def losses_and_grads(loss, real, fake):
 
 def test_registry_names():
     assert LOSSES == ("bce", "alpha", "renyi", "renyigan", "lsgan", "hinge", "wgan", "fgan", "beyond",
-                      "rsgan", "ragan")
+                      "rsgan", "ragan", "cpe")
     for name in LOSSES:
         loss = make_loss(name)
         assert isinstance(loss, Loss) and repr(loss).startswith(f"{name}(")
@@ -84,7 +84,7 @@ def test_alpha_accepts_inf_spellings(spelling):
 
 def test_renyi_needs_finite_alpha():
     for name in ("renyi", "renyigan"):
-        with pytest.raises(UserError, match="alpha must be a finite positive number"):
+        with pytest.raises(UserError, match="alpha must be a finite (positive|non-negative) number"):
             make_loss(name, alpha="inf")
 
 

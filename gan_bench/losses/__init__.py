@@ -14,6 +14,7 @@ import inspect
 from gan_bench.errors import UserError
 from gan_bench.losses.base import Loss
 from gan_bench.losses.beyond import build_beyond
+from gan_bench.losses.cpe import build_cpe
 from gan_bench.losses.diagnostics import divergence_estimates, f_alpha_ns, f_alpha_saturating, \
     saturation_fraction
 from gan_bench.losses.fgan import build_fgan
@@ -21,7 +22,7 @@ from gan_bench.losses.logistic import ConvergenceRegionWarning, build_alpha, bui
 from gan_bench.losses.penalties import make_penalty
 from gan_bench.losses.relativistic import build_ragan, build_rsgan
 from gan_bench.losses.renyi import build_renyi, build_renyigan
-from gan_bench.losses.simple import LSGAN, WGAN, Hinge
+from gan_bench.losses.simple import WGAN, Hinge, build_lsgan
 
 # Hydra option name -> builder(**params) -> Loss. Builders validate and raise UserError.
 REGISTRY = {
@@ -29,14 +30,18 @@ REGISTRY = {
     "alpha": build_alpha,
     "renyi": build_renyi,
     "renyigan": build_renyigan,
-    "lsgan": LSGAN,
+    "lsgan": build_lsgan,
     "hinge": Hinge,
     "wgan": WGAN,
     "fgan": build_fgan,
     "beyond": build_beyond,
     "rsgan": build_rsgan,
     "ragan": build_ragan,
+    "cpe": build_cpe,
 }
+# Families whose formula is defined at alpha = 0 (renyigan: 1/(alpha-1) log mean (1 - D)^(alpha-1));
+# everywhere else alpha <= 0 is an error.
+ALPHA_ZERO_OK = ("renyigan",)
 LOSSES = tuple(REGISTRY)
 
 
@@ -53,5 +58,5 @@ def make_loss(name: str, **params) -> Loss:
     return build(**params)
 
 
-__all__ = ["Loss", "LOSSES", "REGISTRY", "make_loss", "make_penalty", "divergence_estimates",
+__all__ = ["Loss", "LOSSES", "REGISTRY", "ALPHA_ZERO_OK", "make_loss", "make_penalty", "divergence_estimates",
            "saturation_fraction", "f_alpha_saturating", "f_alpha_ns", "ConvergenceRegionWarning"]

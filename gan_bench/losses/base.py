@@ -96,15 +96,19 @@ def same_shape(a: torch.Tensor, b: torch.Tensor, what: str) -> None:
 
 # ---------------------------------------------------------------- parameter checks (UserError)
 
-def parse_alpha(key: str, value, *, finite: bool = False, where: str = "") -> float:
-    """A positive order alpha; "inf"/"Infinity" strings and float('inf') are accepted unless finite."""
+def parse_alpha(key: str, value, *, finite: bool = False, zero: bool = False, where: str = "") -> float:
+    """A positive order alpha; "inf"/"Infinity" strings and float('inf') are accepted unless finite.
+
+    zero: alpha = 0 is accepted too, for the families whose formula is defined there (renyigan).
+    """
     try:
         a = float(value) if not isinstance(value, bool) else math.nan
     except (TypeError, ValueError):
         a = math.nan
-    ok = a > 0 and (math.isfinite(a) or not finite)  # NaN fails a > 0
+    ok = (a >= 0 if zero else a > 0) and (math.isfinite(a) or not finite)  # NaN fails both
     if not ok:
-        what = "a finite positive number" if finite else "a positive number or inf"
+        sign = "non-negative" if zero else "positive"
+        what = f"a finite {sign} number" if finite else f"a {sign} number or inf"
         raise UserError(f"{key} must be {what}{where}, got {value!r}: pass e.g. {key}=0.5")
     return a
 

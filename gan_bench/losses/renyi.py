@@ -7,7 +7,9 @@ Optimal D as for alpha-loss: t* = alpha log(p/q).
 
 renyigan: Renyi generator loss (Bhatia, Paul, Alajaji, Gharesifard, Burlina). D is BCE;
     G = 1/(alpha-1) log mean (1 - D_f)^(alpha-1)    (exponent alpha-1, not (alpha-1)/alpha),
-alpha = 1: mean log(1 - D_f). Variant l1: |G + log 2|.
+defined for every alpha >= 0 (alpha = 0: -log mean 1/(1 - D_f), where their varying-alpha runs
+start). alpha = 1: the limit mean log(1 - D_f) by default (alpha_one: limit); their static script
+runs the ns generator -mean log D_f there instead (alpha_one: ns). Variant l1: |G + log 2|.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
+from gan_bench.errors import UserError
 from gan_bench.losses.base import Loss, beta_of, log_1md, log_d, log_power_mean, parse_alpha, \
     parse_choice, require_real
 from gan_bench.losses.schedule import AlphaSchedule, parse_schedule
@@ -88,6 +91,7 @@ _RENYIGAN_G = {
     "plain": lambda g: g,
     "l1": lambda g: (g + math.log(2)).abs(),  # |G + log 2|: zero at D = 1/2, the equilibrium value
 }
+ALPHA_ONE = ("limit", "ns")
 
 
 @dataclass(frozen=True, repr=False)
@@ -95,6 +99,7 @@ class RenyiGAN(_AlphaScheduled, Loss):
     alpha: float = 1.0
     variant: str = "plain"
     schedule: AlphaSchedule | None = None
+    alpha_one: str = "limit"
     name = "renyigan"
     logit_scale = 1.0  # D is BCE
     logistic = True
@@ -103,11 +108,20 @@ class RenyiGAN(_AlphaScheduled, Loss):
         return F.softplus(-real_logits).mean(-1) + F.softplus(fake_logits).mean(-1)
 
     def g_loss(self, fake_logits, real_logits=None):
+        if self.alpha == 1.0 and self.alpha_one == "ns":
+            # renyigan_static_alpha.py at alpha = 1 trains DCGAN: the ns generator -mean log D_f.
+            return F.softplus(-fake_logits).mean(-1)
         # 1/(alpha-1) log mean exp((alpha-1) log(1-D_f)): a power mean of order alpha-1.
         return _RENYIGAN_G[self.variant](log_power_mean(log_1md(fake_logits), self.alpha - 1.0))
 
 
-def build_renyigan(alpha=1.0, variant: str = "plain", schedule=None) -> RenyiGAN:
-    a = parse_alpha("alpha", alpha, finite=True, where=" for loss=renyigan")
+def build_renyigan(alpha=1.0, variant: str = "plain", schedule=None, alpha_one: str = "limit") -> RenyiGAN:
+    a = parse_alpha("alpha", alpha, finite=True, zero=True, where=" for loss=renyigan")
     variant = parse_choice("loss.variant", variant, tuple(_RENYIGAN_G))
-    return RenyiGAN(a, variant, parse_schedule(schedule, {"alpha": a}, finite=True)["alpha"])
+    alpha_one = parse_choice("loss.alpha_one", alpha_one, ALPHA_ONE)
+    if alpha_one == "ns" and variant == "l1":
+        raise UserError("loss.alpha_one=ns is the static script's plain generator at alpha = 1; with "
+                        "variant=l1 that script uses the limit |mean log(1 - D_f) + log 2|: "
+                        "use loss.alpha_one=limit")
+    sched = parse_schedule(schedule, {"alpha": a}, finite=True, zero=True)["alpha"]
+    return RenyiGAN(a, variant, sched, alpha_one)
