@@ -69,7 +69,9 @@ def check_config(cfg: DictConfig) -> None:
     if cfg.train.device not in ("auto", "cpu", "cuda"):
         raise UserError(f"train.device must be auto, cpu or cuda, got {cfg.train.device!r}")
     from gan_bench.optim import check_optim
+    from gan_bench.search import check_search
     check_optim(cfg.optim)
+    check_search(cfg)
 
 
 def hashed_config(cfg: DictConfig) -> dict:

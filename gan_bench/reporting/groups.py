@@ -19,7 +19,7 @@ from gan_bench.reporting.stats import Estimate, MeanStd, mean_std, rate
 
 # Overrides that never define a group: the seed is what groups pool over, the rest change where
 # or how a run prints, not what it computes (the same keys Hydra leaves out of override_dirname).
-NOT_GROUPING = {"seed", "train.device", "train.progress"}
+NOT_GROUPING = {"seed", "train.device", "train.progress", "search.metric"}
 
 # What a diverged seed counts as, for each rate metric.
 DIVERGED_AS = {"success": 0.0, "failure": 1.0}
