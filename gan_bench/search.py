@@ -14,6 +14,7 @@ rules (gan_bench/reporting/groups.py), so a study optimizes what `gan-bench repo
 
 import logging
 import math
+import warnings
 
 from omegaconf import OmegaConf
 
@@ -99,8 +100,6 @@ def _use_our_preset() -> bool:
     constructor still refuses an unknown one). Plugins register their configs when Hydra scans
     them, once per process: scanning here first keeps that from undoing the replacement.
     """
-    import warnings
-
     from hydra.core.config_store import ConfigStore
     from hydra.core.plugins import Plugins
 
@@ -110,12 +109,16 @@ def _use_our_preset() -> bool:
     except ImportError:
         return False
     ConfigStore.instance().store(group="hydra/sweeper", name="optuna", node={}, provider="gan-bench")
-    # conf/hydra/sweeper/sampler/tpe.yaml is matched against the plugin's TPE schema, which Hydra allows
-    # (no defaults list there) but calls deprecated, once per job; the file lists every key anyway.
-    warnings.filterwarnings("ignore", message=r"\s*'hydra/sweeper/(optuna|sampler/\w+)' is validated against ConfigStore")
-    # optuna imports alembic, whose plugin registry logs a line per plugin at INFO, Hydra's level.
-    logging.getLogger("alembic").setLevel(logging.WARNING)
     return True
+
+
+# Hydra still calls the match with the empty entry deprecated, and matches
+# conf/hydra/sweeper/sampler/tpe.yaml against the plugin's TPE schema (allowed: no defaults list
+# there), each time a config is composed, i.e. in every job's process too (joblib workers import
+# this module with the task function). The files list every key, so the warnings ask nothing.
+warnings.filterwarnings("ignore", message=r"\s*'hydra/sweeper/(optuna|sampler/\w+)' is validated against ConfigStore")
+# optuna imports alembic, whose plugin registry logs a line per plugin at INFO, Hydra's level.
+logging.getLogger("alembic").setLevel(logging.WARNING)
 
 
 def metric_value(result: dict, metric: str) -> float | None:

@@ -64,11 +64,15 @@ def test_three_trials_maximize_the_metric_in_the_sweep_layout_and_report_reads_t
     for lr, v in hq.items():
         assert any(s.startswith(f"| {lr!r}") and f"{v:.3f}" in s for s in rows), (lr, rows)
 
-    # The same command again replays the study: the seeded sampler proposes the same trials,
-    # whose runs are finished, so nothing is retrained and the result is the same.
-    again = study(d, *args)
+    # The same command again, with one trial more, replays the study: the seeded sampler proposes
+    # the same 3 trials first, whose runs are finished (not retrained), then a new one.
+    again = study(d, *args, "hydra.sweeper.n_trials=4")
     assert again.returncode == 0 and again.stdout.count("already finished") == 3, again.stdout[-3000:]
-    assert yaml.safe_load((d / "optimization_results.yaml").read_text()) == best
+    assert "sweep: 4 jobs: 4 completed" in again.stdout
+    runs4 = trials(d)
+    assert len(runs4) == 4 and all(runs4[lr] == runs[lr] for lr in runs)
+    best4 = yaml.safe_load((d / "optimization_results.yaml").read_text())
+    assert best4["best_value"] == max(r["metrics"]["hq"] for r in runs4.values())
 
 
 def test_failed_and_diverged_trials_do_not_end_the_study(tmp_path):
