@@ -22,14 +22,16 @@ def _train(args: list[str]) -> int:
     from omegaconf import DictConfig
 
     from gan_bench.config import CONF_DIR, check_overrides
+    from gan_bench.search import check_args, trial_value  # also registers the resolver of hydra/sweeper=optuna
     from gan_bench.sweep import take_exit_code  # also registers the resolvers sweep configs use
 
     check_overrides(args)
+    check_args(args)  # hydra/sweeper=optuna: the preset and its command line
 
     @hydra.main(config_path=str(CONF_DIR), config_name="train", version_base="1.3")
     def app(cfg: DictConfig):
         from gan_bench.run import run_job
-        return run_job(cfg)
+        return trial_value(cfg, run_job(cfg))  # the run's result, or search.metric's value for a search
 
     sys.argv = ["gan-bench train"] + args
     app()

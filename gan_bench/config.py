@@ -75,12 +75,10 @@ def check_config(cfg: DictConfig) -> None:
                         f"training set) or a positive integer, got {pool!r}: e.g. train.latent_pool=train")
     if cfg.train.device not in ("auto", "cpu", "cuda"):
         raise UserError(f"train.device must be auto, cpu or cuda, got {cfg.train.device!r}")
-    for key in ("lr_d", "lr_g"):
-        v = cfg.optim[key]
-        if not isinstance(v, (int, float)) or not math.isfinite(v) or v <= 0:
-            raise UserError(f"optim.{key} must be a positive number, got {v!r}: pass e.g. optim.{key}=2e-4")
-    if cfg.optim.get("fused", True) not in (True, False):
-        raise UserError(f"optim.fused must be true or false, got {cfg.optim.fused!r}")
+    from gan_bench.optim import check_optim
+    from gan_bench.search import check_search
+    check_optim(cfg.optim)
+    check_search(cfg)
 
 
 def hashed_config(cfg: DictConfig) -> dict:
@@ -90,8 +88,11 @@ def hashed_config(cfg: DictConfig) -> dict:
     out = {k: OmegaConf.to_container(cfg[k], resolve=True) if isinstance(cfg[k], DictConfig) else cfg[k]
            for k in keys}
     # Keys added after checkpoints existed, left out where they cannot change what older runs did:
-    # lr is only a default for the hashed lr_d and lr_g; fused=true is the kernel every run now uses.
+    # lr is only a default for the hashed lr_d and lr_g; fused=true is the kernel every run now uses;
+    # _target_ came with optim=rmsprop|sgd, and every run before them was torch.optim.Adam.
     out["optim"].pop("lr", None)
+    if out["optim"].get("_target_") == "torch.optim.Adam":
+        out["optim"].pop("_target_")
     if out["optim"].get("fused", True) is True:
         out["optim"].pop("fused", None)
     out["train"] = {k: cfg.train[k] for k in ("batch_size", "n_critic", "ensemble")}

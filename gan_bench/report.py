@@ -34,6 +34,9 @@ def build_parser() -> argparse.ArgumentParser:
                    "reported metric (mean); default: the --compare metric, else success")
     p.add_argument("--compare", metavar="NAME[,NAME]",
                    help=f"published numbers to print beside the measured ones: {', '.join(reference.COMPARISONS)}")
+    p.add_argument("--metrics", metavar="NAME[,NAME]",
+                   help="the metric columns, in this order (default: every metric some run reports); "
+                   "a name may stand for its family, e.g. prdc10k_train for its precision, recall, ...")
     p.add_argument("--collapse-fid", type=float, default=100.0, metavar="T",
                    help="FID above which an image run counts as collapsed (default 100)")
     p.add_argument("--ignore", metavar="KEY[,KEY]", default="",
@@ -66,7 +69,14 @@ def main(argv: list[str] | None = None) -> int:
     out = Path(args.out or args.dirs[0])
     out.mkdir(parents=True, exist_ok=True)
 
-    sections = [tables.main_table(groups, args.collapse_fid, compact=args.format != "csv")]
+    if args.metrics is None:
+        chosen = tables.metric_names(groups)
+    else:
+        names = [m.strip() for m in args.metrics.split(",") if m.strip()]
+        if not names:
+            raise UserError("--metrics needs at least one metric name, e.g. --metrics success,hq")
+        chosen = tables.choose_metrics(groups, names)
+    sections = [tables.main_table(groups, args.collapse_fid, compact=args.format != "csv", metrics=chosen)]
     if spec is not None:
         metric = args.metric or (comps[0].metrics[0] if comps and len(comps[0].metrics) == 1
                                  else "success")
@@ -82,7 +92,7 @@ def main(argv: list[str] | None = None) -> int:
         sections.append(table)
         notes += more
     if not args.no_hparams:
-        notes.append(f"hparams: {hparams.write(out, groups, args.collapse_fid)} "
+        notes.append(f"hparams: {hparams.write(out, groups, args.collapse_fid, chosen)} "
                      f"(tensorboard --logdir {out / 'hparams'})")
 
     text = render(sections, args.format)

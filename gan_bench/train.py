@@ -28,6 +28,7 @@ from gan_bench.errors import UserError
 from gan_bench.latents import Latents
 from gan_bench.logger import Logger
 from gan_bench.metrics import make_evaluator
+from gan_bench.optim import build_optimizers
 from gan_bench.viz import save_png
 
 # Independent random streams of one run, derived from its seed.
@@ -100,12 +101,9 @@ def train(cfg: DictConfig) -> dict:
     pool = tc.latent_pool if tc.latent_pool != "train" else n_train
     latents = Latents(g_z, z_dim, device, pool)  # fresh N(0, I) per step, or a fixed pool (train.latent_pool)
     g_pen = [torch.Generator(device).manual_seed(stream_seed(s, "penalty")) for s in seeds]
-    # Fused Adam: one pass over each parameter's memory instead of a dozen elementwise kernels
-    # (40% of an ensemble step on the CPU otherwise). Elementwise, so replicas stay independent,
-    # and deterministic on the CPU and CUDA alike.
-    adam = dict(betas=tuple(cfg.optim.betas), eps=cfg.optim.eps, fused=True if cfg.optim.get("fused", True) else None)
-    opt_g = torch.optim.Adam(G.parameters(), lr=cfg.optim.lr_g, **adam)
-    opt_d = torch.optim.Adam(D.parameters(), lr=cfg.optim.lr_d, **adam)
+    # optim=adam|rmsprop|sgd, fused kernels where torch has them (gan_bench/optim.py). Elementwise,
+    # so replicas stay independent, and deterministic on the CPU and CUDA alike.
+    opt_g, opt_d = build_optimizers(cfg.optim, G, D)
     evaluator = make_evaluator(data, cfg)
 
     # ---------------------------------------------------------------- resume

@@ -141,7 +141,8 @@ def test_sweep_table_exact_values(sweep, capsys):
     assert a["success % [95% CI]"] == ci_text(8, 10)
     assert a["failure % [95% CI]"] == ci_text(1, 10)
     assert a["hq mean ± std"] == f"{statistics.fmean(A_HQ):.3f} ± {statistics.stdev(A_HQ):.3f}"
-    assert a["modes mean"] == f"{(8 * 8 + 0 + 5) / 10:.2f}"
+    a_modes = [8] * 8 + [0, 5]
+    assert a["modes mean ± std"] == f"{statistics.fmean(a_modes):.3f} ± {statistics.stdev(a_modes):.3f}"
     # B: the diverged seed counts as a failed trial (success 0, failure 1); the failed and the
     # incomplete seed are counted but in no statistic; hq/modes are over completed seeds only.
     assert (b["n"], b["completed"], b["diverged"], b["failed"], b["incomplete"]) == \
@@ -149,7 +150,7 @@ def test_sweep_table_exact_values(sweep, capsys):
     assert b["success % [95% CI]"] == ci_text(1, 3)
     assert b["failure % [95% CI]"] == ci_text(1, 3)
     assert b["hq mean ± std"] == f"{0.7:.3f} ± {statistics.stdev([0.8, 0.6]):.3f}"
-    assert b["modes mean"] == "6.00"
+    assert b["modes mean ± std"] == f"6.000 ± {statistics.stdev([8, 4]):.3f}"
     assert out.rstrip().splitlines()[-1] == "15 runs: 12 completed, 1 diverged, 1 failed, 1 incomplete"
     assert (sweep / "report.md").read_text() == out
 
@@ -228,7 +229,7 @@ def test_mixed_fingerprints_are_never_pooled(tmp_path, capsys):
     a, b = by_header(md_rows(out, "Runs by group"))
     assert a["n"] == "3" and a["completed"] == "3"  # counts stay whole
     assert {a[k] for k in ("success % [95% CI]", "failure % [95% CI]", "hq mean ± std",
-                           "modes mean")} == {"mixed"}
+                           "modes mean ± std")} == {"mixed"}
     assert b["success % [95% CI]"] == ci_text(2, 2)
     note = [s for s in out.splitlines() if s.startswith("group alpha_d=0.5:")]
     assert len(note) == 1
@@ -382,7 +383,7 @@ def test_compare_stacked_mnist_mean_modes_with_t_interval(tmp_path, capsys):
                   result("completed", seed, {"smnist_modes25k": m}, {"smnist_modes25k": "smnist:1"}),
                   generator="ns", dataset="gan_bench.data.images.stacked_mnist")
     out, _ = run([tmp_path, "--no-hparams", "--compare", "isit23-table6"], capsys)
-    assert by_header(md_rows(out, "Runs by group"))[0]["smnist_modes25k mean"] == "590.00"
+    assert by_header(md_rows(out, "Runs by group"))[0]["smnist_modes25k mean ± std"] == "590.00 ± 10.00"
     half = t.ppf(0.975, 2) * statistics.stdev(modes) / math.sqrt(3)
     row = by_header(md_rows(out, "Compared with isit23-table6"))[0]
     assert (row["metric"], row["measured [95% CI]"], row["published"], row["inside 95% CI"]) == \
@@ -414,7 +415,7 @@ def test_image_runs_report_fid_mean_median_and_collapse(tmp_path, capsys):
     out, _ = run([tmp_path, "--no-hparams"], capsys)
     row = by_header(md_rows(out, "Runs by group"))[0]
     assert "success % [95% CI]" not in row
-    assert row["fid10k_train mean"] == f"{statistics.fmean(fids):.2f}"
+    assert row["fid10k_train mean ± std"] == f"{statistics.fmean(fids):.2f} ± {statistics.stdev(fids):.2f}"
     assert row["fid10k_train median"] == "60.00"
     assert row["fid10k_train > 100 % [95% CI]"] == ci_text(2, 4)  # 150 and the diverged seed
     out, _ = run([tmp_path, "--no-hparams", "--collapse-fid", "50"], capsys)
@@ -471,3 +472,110 @@ def test_bad_input_raises_one_line_user_error(tmp_path, sweep, argv, words):
     msg = str(e.value)
     assert "\n" not in msg
     assert all(w.format(tmp=empty) in msg for w in words), msg
+
+
+# --- every metric a column; --metrics ------------------------------------------------------------
+
+def image_sweep(root):
+    """Three completed CIFAR-10 seeds with the trainer's final image metrics, one diverged, and one
+    with a non-number recorded (a metric written as text is no column)."""
+    per_seed = []
+    for seed in range(3):
+        m = {"fid50k_train": 40.0 + 10 * seed, "kid50k_train": 0.0031 + 0.001 * seed, "is50k": 6.1 + seed,
+             "is50k_std": 0.05 * (seed + 1), "prdc10k_train_precision": 0.6 + 0.1 * seed,
+             "prdc10k_train_recall": 0.3 + 0.05 * seed, "prdc10k_train_density": 0.9, "prdc10k_train_coverage": 0.5,
+             "fid_logits_nonstandard10k_heldout20": 7.5 * (seed + 1), "note": "text"}
+        per_seed.append(m)
+        write_run(root / f"s{seed}", {"dataset": "cifar10", "loss": "bce"}, seed,
+                  result("completed", seed, m, {k: "img:1" for k in m}), loss="bce",
+                  dataset="gan_bench.data.images.cifar10")
+    write_run(root / "s3", {"dataset": "cifar10", "loss": "bce"}, 3, result("diverged", 3), loss="bce",
+              dataset="gan_bench.data.images.cifar10")
+    return per_seed
+
+
+def pm(values, d):
+    return f"{statistics.fmean(values):.{d}f} ± {statistics.stdev(values):.{d}f}"
+
+
+def test_every_image_metric_gets_a_mean_std_column_in_computed_order(tmp_path, capsys):
+    seeds = image_sweep(tmp_path)
+    out, _ = run([tmp_path, "--no-hparams"], capsys)
+    head, row = md_rows(out, "Runs by group")[0], by_header(md_rows(out, "Runs by group"))[0]
+    metric_cols = [h for h in head if "mean ± std" in h]
+    assert metric_cols == [f"{k} mean ± std" for k in seeds[0] if k != "note"]  # result.json's order
+    col = lambda k: [s[k] for s in seeds]  # noqa: E731
+    assert row["kid50k_train mean ± std"] == pm(col("kid50k_train"), 5)  # 3 significant digits of 0.0051
+    assert row["is50k mean ± std"] == pm(col("is50k"), 3)
+    assert row["is50k_std mean ± std"] == pm(col("is50k_std"), 3)
+    assert row["prdc10k_train_precision mean ± std"] == pm(col("prdc10k_train_precision"), 3)
+    assert row["prdc10k_train_density mean ± std"] == "0.900 ± 0.000"
+    assert row["fid50k_train mean ± std"] == pm(col("fid50k_train"), 2)
+    # FID variants keep their median and collapse rate (a diverged seed counts as collapsed).
+    assert row["fid50k_train median"] == "50.00"
+    assert row["fid_logits_nonstandard10k_heldout20 mean ± std"] == pm(col("fid_logits_nonstandard10k_heldout20"), 2)
+    assert row["fid_logits_nonstandard10k_heldout20 > 100 % [95% CI]"] == ci_text(1, 4)
+    assert not any(h.startswith("note") for h in head)
+    assert (row["n"], row["completed"], row["diverged"]) == ("4", "3", "1")
+
+
+def test_ensemble_replica_records_give_every_toy_metric(tmp_path, capsys):
+    reps, kls = [], [0.1, 0.3, 0.2]
+    for i, kl in enumerate(kls):
+        m, _ = toy(8, 0.9)
+        reps.append({"seed": i, "status": "completed", "step": 100, "diverged_at": None, "metrics": {**m, "kl": kl}})
+    reps.append({"seed": 3, "status": "diverged", "step": 40, "diverged_at": 40, "metrics": {"kl": 99.0}})
+    res = result("completed", 0, metrics={"kl": 0.2}, fingerprints=toy(8, 0.9)[1], replicas=reps)
+    write_run(tmp_path / "ens", {"alpha_d": 0.5, "train.ensemble": 4}, 0, res, ensemble=4)
+    out, _ = run([tmp_path, "--no-hparams"], capsys)
+    row = by_header(md_rows(out, "Runs by group"))[0]
+    assert row["kl mean ± std"] == pm(kls, 3)  # completed replicas only: not the diverged one's 99
+    assert row["tv mean ± std"] == "0.0200 ± 0.0000" and row["js mean ± std"] == "0.00100 ± 0.00000"
+    assert row["success % [95% CI]"] == ci_text(3, 4)
+
+
+def test_metrics_option_chooses_and_orders_columns(tmp_path, capsys):
+    seeds = image_sweep(tmp_path)
+    out, _ = run([tmp_path, "--no-hparams", "--metrics", "is50k,prdc10k_train,kid50k_train"], capsys)
+    head = md_rows(out, "Runs by group")[0]
+    assert head[head.index("incomplete") + 1:] == [
+        "is50k mean ± std", "prdc10k_train_precision mean ± std", "prdc10k_train_recall mean ± std",
+        "prdc10k_train_density mean ± std", "prdc10k_train_coverage mean ± std", "kid50k_train mean ± std"]
+    out, _ = run([tmp_path, "--no-hparams", "--format", "csv", "--metrics", "fid50k_train,is50k_std"], capsys)
+    row = next(csv.DictReader(io.StringIO(out)))
+    assert list(row)[-8:] == ["fid50k_train_mean", "fid50k_train_std", "fid50k_train_median",
+                              "fid50k_train_collapse_pct", "fid50k_train_collapse_lo", "fid50k_train_collapse_hi",
+                              "is50k_std_mean", "is50k_std_std"]
+    assert float(row["fid50k_train_std"]) == pytest.approx(statistics.stdev([s["fid50k_train"] for s in seeds]))
+    assert "kid50k_train_mean" not in row
+
+
+def test_metrics_option_on_toy_runs_keeps_wilson_for_rates_only(sweep, capsys):
+    out, _ = run([sweep, "--no-hparams", "--metrics", "failure,kl"], capsys)
+    a = by_header(md_rows(out, "Runs by group"))[0]
+    assert a["failure % [95% CI]"] == ci_text(1, 10) and a["kl mean ± std"] == "0.0100 ± 0.0000"
+    assert "success % [95% CI]" not in a and "hq mean ± std" not in a
+
+
+def test_hparams_carry_every_chosen_metric(sweep, capsys):
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    run([sweep], capsys)
+    acc = EventAccumulator(str(sorted((sweep / "hparams").glob("000_*"))[0])).Reload()
+    tags = set(acc.Tags()["scalars"])
+    assert {"report/success_pct", "report/failure_pct", "report/hq_mean", "report/modes_mean", "report/kl_mean",
+            "report/tv_mean"} <= tags
+    assert acc.Scalars("report/kl_mean")[0].value == pytest.approx(0.01)
+    run([sweep, "--metrics", "hq"], capsys)
+    acc = EventAccumulator(str(sorted((sweep / "hparams").glob("000_*"))[0])).Reload()
+    assert {t for t in acc.Tags()["scalars"] if t.endswith(("_pct", "_mean"))} == {"report/hq_mean"}
+
+
+@pytest.mark.parametrize("value, words", [
+    ("fid10k_train", ["no run reports metric 'fid10k_train'", "success, failure, hq, modes, kl"]),
+    (",", ["--metrics needs at least one metric name"]),
+])
+def test_metrics_option_bad_names(sweep, value, words):
+    with pytest.raises(UserError) as e:
+        main([str(sweep), "--no-hparams", "--metrics", value])
+    assert "\n" not in str(e.value) and all(w in str(e.value) for w in words), str(e.value)

@@ -19,7 +19,7 @@ from gan_bench.reporting.stats import Estimate, MeanStd, mean_std, rate
 
 # Overrides that never define a group: the seed is what groups pool over, the rest change where
 # or how a run prints, not what it computes (the same keys Hydra leaves out of override_dirname).
-NOT_GROUPING = {"seed", "train.device", "train.progress"}
+NOT_GROUPING = {"seed", "train.device", "train.progress", "search.metric"}
 
 # What a diverged seed counts as, for each rate metric.
 DIVERGED_AS = {"success": 0.0, "failure": 1.0}
@@ -87,8 +87,8 @@ def _assign_metrics(groups: list[Group]) -> None:
     # them from groups on the same dataset, so its diverged seeds still count in its rates.
     by_dataset: dict[str | None, set[str]] = {}
     for g in groups:
-        g.metrics = {m for s in g.seeds if s.status == "completed" for m, v in s.metrics.items()
-                     if v is not None}
+        g.metrics = {m for s in g.seeds if s.status == "completed" for m in s.metrics
+                     if s.value(m) is not None}  # numbers only (non-finite ones are written as strings)
         if ".toy." in str(g.dataset):
             g.metrics |= TOY_METRICS
         by_dataset.setdefault(g.dataset, set()).update(g.metrics)

@@ -7,8 +7,7 @@ from pathlib import Path
 
 from gan_bench.errors import UserError
 from gan_bench.reporting import groups as G
-from gan_bench.reporting.reference import modes_metric
-from gan_bench.reporting.tables import COUNTS, fid_metrics
+from gan_bench.reporting.tables import COUNTS
 
 # Marks a folder this module wrote, so a rerun may replace it: add_hparams appends new sessions
 # to old ones, and the same group would then show twice.
@@ -23,19 +22,19 @@ def _isnum(v: str) -> bool:
         return False
 
 
-def group_metrics(g: G.Group, collapse_fid: float) -> dict[str, float]:
+def group_metrics(g: G.Group, collapse_fid: float, metrics: list[str]) -> dict[str, float]:
     """The numbers of one group's table row (means and percentages; intervals stay in the table)."""
     counts = g.counts()
     out = {"report/n": float(len(g.seeds))}
     out.update({f"report/{c}": float(counts[c]) for c in COUNTS})
-    cells = {f"{m}_pct": G.rate_of(g, m) for m in G.RATE_METRICS}
-    cells["hq_mean"] = G.mean_of(g, "hq")
-    modes = modes_metric(g.metrics)
-    if modes is not None:
-        cells[f"{modes}_mean"] = G.mean_of(g, modes)
-    for m in fid_metrics([g]):
+    cells = {}
+    for m in metrics:
+        if m in G.RATE_METRICS:
+            cells[f"{m}_pct"] = G.rate_of(g, m)
+            continue
         cells[f"{m}_mean"] = G.mean_of(g, m)
-        cells[f"{m}_collapse_pct"] = G.collapse_of(g, m, collapse_fid)
+        if m.startswith("fid"):
+            cells[f"{m}_collapse_pct"] = G.collapse_of(g, m, collapse_fid)
     for name, cell in cells.items():
         v = getattr(cell, "value", getattr(cell, "mean", None))  # Estimate / MeanStd; Mixed -> None
         if v is not None:
@@ -53,7 +52,7 @@ def _prepare(d: Path) -> None:
     (d / MARKER).write_text("written by gan-bench report; replaced on every report run\n")
 
 
-def write(out_dir: Path, groups: list[G.Group], collapse_fid: float) -> Path:
+def write(out_dir: Path, groups: list[G.Group], collapse_fid: float, metrics: list[str]) -> Path:
     from torch.utils.tensorboard import SummaryWriter  # torch is slow to import: only when needed
 
     d = out_dir / "hparams"
@@ -67,7 +66,7 @@ def write(out_dir: Path, groups: list[G.Group], collapse_fid: float) -> Path:
     with SummaryWriter(log_dir=str(d)) as w:
         for i, g in enumerate(groups):
             hp = {k: float(v) if numeric[k] else v for k, v in g.key if v != ""}
-            w.add_hparams(hp or {"group": g.label}, group_metrics(g, collapse_fid),
+            w.add_hparams(hp or {"group": g.label}, group_metrics(g, collapse_fid, metrics),
                           hparam_domain_discrete={k: v for k, v in discrete.items() if k in hp},
                           run_name=f"{i:03d}_{re.sub(r'[^A-Za-z0-9._=,-]+', '_', g.label)}")
     return d

@@ -1,10 +1,12 @@
 """The report's tables: one row per group, and the comparison with published numbers."""
 
+import math
+
+from gan_bench.errors import UserError
 from gan_bench.reporting import groups as G
 from gan_bench.reporting.groups import Group, Mixed
-from gan_bench.reporting.reference import Comparison, inside, measure, modes_metric, rows_for
+from gan_bench.reporting.reference import Comparison, inside, measure, rows_for
 from gan_bench.reporting.render import Column, Table
-from gan_bench.reporting.stats import MeanStd
 
 COUNTS = ("completed", "diverged", "failed", "incomplete")
 
@@ -37,37 +39,78 @@ def _title(text: str, groups: list[Group], compact: bool) -> str:
     return f"{text} (every group: {fixed})" if fixed else text
 
 
-def _mean(g: Group, metric: str):
-    m = G.mean_of(g, metric)
-    return m.mean if isinstance(m, MeanStd) else m
+# The toy metrics in the order the report has always shown them; every other metric follows in the
+# order the runs computed it (result.json's order, e.g. eval.final_metrics' order for image runs).
+SHOWN_FIRST = ("success", "failure", "hq", "modes", "kl", "rkl", "js", "tv")
 
 
-def fid_metrics(groups: list[Group]) -> list[str]:
-    return sorted({m for g in groups for m in g.metrics if m.startswith("fid")})
+def metric_names(groups: list[Group]) -> list[str]:
+    """Every numeric metric some group reports, in the order the table shows them."""
+    seen: dict[str, None] = {}
+    for g in groups:
+        for s in g.seeds:
+            seen.update((m, None) for m in s.metrics if m in g.metrics)
+        seen.update((m, None) for m in sorted(g.metrics))  # borrowed ones no seed of g recorded
+    first = [m for m in SHOWN_FIRST if m in seen]
+    return first + [m for m in seen if m not in first]
 
 
-def main_table(groups: list[Group], collapse_fid: float, compact: bool = True) -> Table:
-    present = set().union(*(g.metrics for g in groups))
-    cols = key_columns(groups, compact) + [Column("n", ["n"])] + [Column(c, [c]) for c in COUNTS]
-    # (column, cell function) pairs, only for metrics some run reports.
+def choose_metrics(groups: list[Group], names: list[str]) -> list[str]:
+    """`--metrics a,b`: each name a metric key, or the family of keys it starts (prdc10k_train ->
+    prdc10k_train_precision, ..._recall, ...). UserError for a name no run reports."""
+    known, out = metric_names(groups), []
+    for name in names:
+        keys = [name] if name in known else [k for k in known if k.startswith(name + "_")]
+        if not keys:
+            raise UserError(f"no run reports metric '{name}': choose --metrics from "
+                            f"{', '.join(known) or '(none: no run has completed)'}")
+        out += [k for k in keys if k not in out]
+    return out
+
+
+def digits_for(groups: list[Group], metric: str) -> int:
+    """Decimals for a metric's column: 2 from 10 up (FID, modes of 1000), 3 from 0.1 up (hq,
+    covered modes of 8), else 3 significant digits of the column's largest value (KID, KL)."""
+    top = 0.0
+    for g in groups:
+        vals = G.completed_values(g, metric)
+        if isinstance(vals, list):  # Mixed cells print no number
+            top = max([top] + [abs(v) for v in vals if math.isfinite(v)])
+    if top >= 10:
+        return 2
+    if top >= 0.1 or top == 0:
+        return 3
+    return min(8, 2 - math.floor(math.log10(top)))
+
+
+def metric_columns(groups: list[Group], metrics: list[str], collapse_fid: float) -> list[tuple]:
+    """(column, cell function) pairs: a rate with its Wilson interval, else mean ± std over completed
+    seeds, and for FID also the median and the collapse rate."""
     spec = []
-    for m in G.RATE_METRICS:
-        if m in present:
+    for m in metrics:
+        if m in G.RATE_METRICS:
             spec.append((Column(f"{m} % [95% CI]", [f"{m}_pct", f"{m}_lo", f"{m}_hi"]),
                          lambda g, m=m: G.rate_of(g, m)))
-    if "hq" in present:
-        spec.append((Column("hq mean ± std", ["hq_mean", "hq_std"]), lambda g: G.mean_of(g, "hq")))
-    modes = modes_metric(present)
-    if modes is not None:
-        spec.append((Column(f"{modes} mean", [f"{modes}_mean"]), lambda g: _mean(g, modes)))
-    for m in fid_metrics(groups):
-        spec += [
-            (Column(f"{m} mean", [f"{m}_mean"]), lambda g, m=m: _mean(g, m)),
-            (Column(f"{m} median", [f"{m}_median"]), lambda g, m=m: G.median_of(g, m)),
-            (Column(f"{m} > {collapse_fid:g} % [95% CI]",
-                    [f"{m}_collapse_pct", f"{m}_collapse_lo", f"{m}_collapse_hi"]),
-             lambda g, m=m: G.collapse_of(g, m, collapse_fid)),
-        ]
+            continue
+        d = digits_for(groups, m)
+        spec.append((Column(f"{m} mean ± std", [f"{m}_mean", f"{m}_std"]),
+                     lambda g, m=m, d=d: G.mean_of(g, m, d)))
+        if m.startswith("fid"):
+            spec += [
+                (Column(f"{m} median", [f"{m}_median"], digits=d), lambda g, m=m: G.median_of(g, m)),
+                (Column(f"{m} > {collapse_fid:g} % [95% CI]",
+                        [f"{m}_collapse_pct", f"{m}_collapse_lo", f"{m}_collapse_hi"]),
+                 lambda g, m=m: G.collapse_of(g, m, collapse_fid)),
+            ]
+    return spec
+
+
+def main_table(groups: list[Group], collapse_fid: float, compact: bool = True,
+               metrics: list[str] | None = None) -> Table:
+    """One row per group: seed counts, then a column per metric (every one some run reports, or
+    `metrics` in that order)."""
+    cols = key_columns(groups, compact) + [Column("n", ["n"])] + [Column(c, [c]) for c in COUNTS]
+    spec = metric_columns(groups, metric_names(groups) if metrics is None else metrics, collapse_fid)
     t = Table(_title("Runs by group (seeds pooled)", groups, compact), cols + [c for c, _ in spec])
     shown = shown_keys(groups, compact)
     for g in groups:
