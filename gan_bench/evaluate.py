@@ -23,7 +23,7 @@ def main(argv: list[str]) -> int:
     from gan_bench.config import hashed_config
     from gan_bench.ensemble import build_replicas
     from gan_bench.metrics import make_evaluator
-    from gan_bench.train import build, pick_device
+    from gan_bench.training.setup import build, pick_device
 
     run, cfg_file, ckpt = args.run_dir, args.run_dir / ".hydra" / "config.yaml", args.run_dir / "checkpoints" / "last.pt"
     if not cfg_file.exists() or not ckpt.exists():
