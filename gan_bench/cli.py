@@ -22,9 +22,10 @@ def _train(args: list[str]) -> int:
     from omegaconf import DictConfig
 
     from gan_bench.config import CONF_DIR, check_overrides
-    from gan_bench.sweep import take_exit_code  # also registers the resolvers sweep configs use
+    from gan_bench.sweep.names import register_resolvers
 
     check_overrides(args)
+    register_resolvers()
 
     @hydra.main(config_path=str(CONF_DIR), config_name="train", version_base="1.3")
     def app(cfg: DictConfig):
@@ -32,8 +33,8 @@ def _train(args: list[str]) -> int:
         return run_job(cfg)
 
     sys.argv = ["gan-bench train"] + args
-    app()
-    return take_exit_code()  # a multirun: 1 when a job failed (gan_bench/sweep.py); a single run: 0
+    app()  # a failed sweep job or bad input ends in SystemExit with its code (gan_bench/sweep/callback.py, run.py)
+    return 0
 
 
 def _lazy(module: str, func: str = "main"):

@@ -3,7 +3,7 @@
 A single run keeps the command line's contract: bad input is one line on stderr and exit 2, a bug
 is Hydra's traceback. A job of a multirun never ends the sweep: whatever goes wrong is written to
 its result.json (status failed, with the error) and to the sweep ledger, and the job returns so
-the launcher moves on; the summary at the end counts it (gan_bench/sweep.py). An interrupt
+the launcher moves on; the summary at the end counts it (gan_bench/sweep/). An interrupt
 (SIGTERM/SIGINT: the trainer checkpoints and raises SystemExit) is not a failure and still stops
 the job, and the sweep with it where jobs share the process.
 """
