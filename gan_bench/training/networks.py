@@ -15,7 +15,7 @@ def speed_path(opts, device: torch.device, data) -> dict:
     train.deterministic."""
     on_cuda = device.type == "cuda" and not opts.deterministic
     image = data.kind == "image"
-    pick = lambda v, auto: bool(auto) if v == "auto" else bool(v) and not opts.deterministic  # noqa: E731
+    pick = lambda v, auto: bool(auto) if v == "auto" else bool(v) and not opts.deterministic
     return {"amp": pick(opts.amp, on_cuda and image), "compile": pick(opts.compile, on_cuda),
             "channels_last": pick(opts.channels_last, on_cuda and image)}
 
