@@ -35,21 +35,21 @@ class Ticks:
         K, n = run.active.numel(), self.last + 1
         # D's gradients are still those of its last step: the G step runs D with requires_grad off.
         d_grad = grad_norm(nets.D, run.active if K > 1 else None)
-        rows = self.history[:n].cpu()
-        bad = ~torch.isfinite(rows[:, :2]).all(1) & run.active.cpu()  # [n, K]: a loss that is not finite
-        newly = [k for k in range(K) if bad[:, k].any()]
+        rows = self.history[:n].cpu()  # [n, columns, K]
+        nonfinite = ~torch.isfinite(rows[:, :2]).all(1) & run.active.cpu()  # [n, K]: a loss turned NaN/inf
+        newly = [k for k in range(K) if nonfinite[:, k].any()]
         for k in newly:
-            run.diverge(k, run.step - n + int(bad[:, k].nonzero()[0]) + 1)
-        ok = run.active.cpu()  # the scalars average the replicas still training
+            run.diverge(k, run.step - n + int(nonfinite[:, k].nonzero()[0]) + 1)
+        training = run.active.cpu()  # the scalars average the replicas still training
         now = time.perf_counter()
-        if ok.any():
-            keep = ok.to(run.active.device) if K > 1 else None
-            good = rows[:, :, ok]
-            scalars = {name: good[:, j].mean().item() for j, name in enumerate(COLUMNS)}
-            scalars.update({"grad_norm/d": d_grad, "grad_norm/g": grad_norm(nets.G, keep),
-                            "grad_norm/g_samples": sample_grad_norm(fake, keep),
+        if training.any():
+            on_device = training.to(run.active.device)
+            select = on_device if K > 1 else None
+            scalars = {name: rows[:, j, training].mean().item() for j, name in enumerate(COLUMNS)}
+            scalars.update({"grad_norm/d": d_grad, "grad_norm/g": grad_norm(nets.G, select),
+                            "grad_norm/g_samples": sample_grad_norm(fake, select),
                             "speed/steps_per_s": (run.step - self.step_tick) / max(now - self.t_tick, 1e-9)})
-            scalars.update(diagnostics(loss, gen_logits.detach()[ok.to(run.active.device)]))
+            scalars.update(diagnostics(loss, gen_logits.detach()[on_device]))
             self.log.scalars(run.step, scalars)
             if self.bar is not None:
                 self.bar.update(run.step - self.bar.n)
@@ -63,16 +63,17 @@ class Ticks:
             self.bar.close()
 
 
-def grad_norm(module, keep=None) -> float:
-    """Gradient norm over all parameters; `keep` [K] selects replicas of a batched model (the
+def grad_norm(module, select=None) -> float:
+    """Gradient norm over all parameters; `select` [K] picks replicas of a batched model (the
     frozen ones may hold NaN)."""
-    norms = [(p.grad if keep is None else p.grad[keep]).norm() for p in module.parameters() if p.grad is not None]
+    norms = [(p.grad if select is None else p.grad[select]).norm() for p in module.parameters()
+             if p.grad is not None]
     return torch.stack(norms).norm().item() if norms else 0.0
 
 
-def sample_grad_norm(fake, keep=None) -> float:
+def sample_grad_norm(fake, select=None) -> float:
     # dLoss/dx per generated sample, times B to undo the batch mean: the per-sample signal G gets.
-    g = fake.grad if keep is None else fake.grad[keep]
+    g = fake.grad if select is None else fake.grad[select]
     return (g.flatten(2).norm(dim=2).mean() * fake.shape[1]).item()
 
 
