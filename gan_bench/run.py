@@ -33,7 +33,8 @@ def run_job(cfg: DictConfig) -> dict:
         print(f"gan-bench: error: {e}", file=sys.stderr)
         sys.exit(2)
     run_dir = cfg.paths.run_dir
-    print(f"[{_word(result)}] step {result['step']}/{result['steps']} in {result['wall_seconds']:.1f}s: {_metrics(result)}")
+    print(f"[{_word(result)}] step {result['step']}/{result['steps']} in {result['wall_seconds']:.1f}s: "
+          f"{_metrics(result)}")
     print(f"run directory: {run_dir}")
     print(f"view it: tensorboard --logdir {run_dir}/tb")
     return result

@@ -26,8 +26,14 @@ from gan_bench.metrics import make_evaluator
 from gan_bench.training.batches import Batches
 from gan_bench.training.evaluation import evaluate
 from gan_bench.training.networks import Networks
-from gan_bench.training.setup import (build, configure_backends, deterministic_algorithms, pick_device,
-                                      replica_seeds, total_steps)
+from gan_bench.training.setup import (
+    build,
+    configure_backends,
+    deterministic_algorithms,
+    pick_device,
+    replica_seeds,
+    total_steps,
+)
 from gan_bench.training.signals import stop_on_signals
 from gan_bench.training.state import RunState
 from gan_bench.training.streams import Streams

@@ -6,13 +6,13 @@ import dataclasses
 
 import pytest
 import torch
+from test_image_metrics import IntensityDigit, StubExtractor
 
 import gan_bench.metrics.image as image_mod
 import gan_bench.metrics.mnist_modes as mnist_modes
 from gan_bench.errors import UserError
 from gan_bench.metrics.features import Extractor
 from gan_bench.metrics.image import ImageMetrics
-from test_image_metrics import IntensityDigit, StubExtractor
 
 
 class TvStub(Extractor):
@@ -54,7 +54,8 @@ def test_fingerprints_are_those_of_earlier_versions(tmp_path, monkeypatch):
     stacks = torch.tensor([1, 2, 3], dtype=torch.uint8).mul(20).view(1, 3, 1, 1).expand(5, 3, 28, 28).contiguous()
     im = ImageMetrics(["smnist_modes5"], None, "stacked-mnist", tmp_path)
     assert im(lambda k: stacks[:k]) == {"smnist_modes5": 1.0, "smnist_modes5_kl": 6.907755278982137}
-    assert im.fingerprints == {"smnist_modes5": "mnistcnn-a0787b5a07f68b5d", "smnist_modes5_kl": "mnistcnn-a0787b5a07f68b5d"}
+    assert im.fingerprints == {"smnist_modes5": "mnistcnn-a0787b5a07f68b5d",
+                               "smnist_modes5_kl": "mnistcnn-a0787b5a07f68b5d"}
 
 
 def test_a_new_kind_is_one_table_entry(tmp_path, monkeypatch):
@@ -70,7 +71,8 @@ def test_a_new_kind_is_one_table_entry(tmp_path, monkeypatch):
     im = ImageMetrics(["fnorm10", "is10"], None, "x", tmp_path)
     res = im(lambda k: fake[:k])
     norms = StubExtractor()(fake[:10])["2048"].norm(dim=1)
-    assert res["fnorm10"] == pytest.approx(float(norms.mean())) and res["fnorm10_max"] == pytest.approx(float(norms.max()))
+    assert res["fnorm10"] == pytest.approx(float(norms.mean()))
+    assert res["fnorm10_max"] == pytest.approx(float(norms.max()))
     assert im.fingerprints["fnorm10"] == im.fingerprints["fnorm10_max"] != im.fingerprints["is10"]
     assert im.cache.log == []  # no reference: nothing cached
 

@@ -8,8 +8,8 @@ import signal
 import pytest
 
 from gan_bench import atomic
-from gan_bench.training.signals import stop_on_signals
 from gan_bench.train import train
+from gan_bench.training.signals import stop_on_signals
 
 
 class FailAfter:

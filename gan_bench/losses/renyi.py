@@ -19,8 +19,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-from gan_bench.losses.base import Loss, beta_of, log_1md, log_d, log_power_mean, parse_alpha, \
-    parse_choice, require_real
+from gan_bench.losses.base import Loss, beta_of, log_1md, log_d, log_power_mean, parse_alpha, parse_choice, require_real
 from gan_bench.losses.schedule import AlphaSchedule, parse_schedule
 
 
