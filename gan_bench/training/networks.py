@@ -47,10 +47,10 @@ class Networks:
         with self.autocast:
             return self.D(x).float()
 
-    @torch.no_grad()
     def update_ema(self) -> None:
-        if self.G_ema is not None:
-            torch._foreach_lerp_(list(self.G_ema.parameters()), list(self.G.parameters()), 1 - self.ema)
+        if self.G_ema is not None:  # checked first: no grad-mode switch per step when EMA is off
+            with torch.no_grad():
+                torch._foreach_lerp_(list(self.G_ema.parameters()), list(self.G.parameters()), 1 - self.ema)
 
     @contextmanager
     def evaluated_generator(self):
