@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 TORCH := torch==2.14.1 torchvision==0.29.1
 
-.PHONY: setup train test test-all bench clean
+.PHONY: setup train test test-all lint bench clean
 
 $(BIN)/gan-bench: pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -18,7 +18,11 @@ train: setup
 	$(BIN)/gan-bench train $(ARGS)
 
 test: setup
+	$(BIN)/ruff check .
 	OMP_NUM_THREADS=2 $(BIN)/pytest -q
+
+lint: setup
+	$(BIN)/ruff check .
 
 test-all: setup
 	$(BIN)/pytest -q -m ''

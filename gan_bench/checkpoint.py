@@ -3,11 +3,11 @@ leaves either the previous checkpoint or the new one, never a torn file."""
 
 import hashlib
 import json
-import os
 from pathlib import Path
 
 import torch
 
+from gan_bench import atomic
 from gan_bench.errors import UserError
 
 
@@ -15,23 +15,8 @@ def config_hash(cfg_container: dict) -> str:
     return hashlib.sha256(json.dumps(cfg_container, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
-def atomic_write_bytes(path: Path, write) -> None:
-    """Call write(file_object) on a temp file beside `path`, fsync, then rename over `path`."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    with open(tmp, "wb") as f:
-        write(f)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
-
-
-def atomic_write_json(path: Path, obj) -> None:
-    atomic_write_bytes(Path(path), lambda f: f.write((json.dumps(obj, indent=2) + "\n").encode()))
-
-
 def save(path: Path, state: dict) -> None:
-    atomic_write_bytes(Path(path), lambda f: torch.save(state, f))
+    atomic.write_bytes(Path(path), lambda f: torch.save(state, f))
 
 
 def load(path: Path, expected_hash: str) -> dict:

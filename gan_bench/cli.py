@@ -23,10 +23,11 @@ def _train(args: list[str]) -> int:
 
     from gan_bench.config import CONF_DIR, check_overrides
     from gan_bench.search import check_args, trial_value  # also registers the resolver of hydra/sweeper=optuna
-    from gan_bench.sweep import take_exit_code  # also registers the resolvers sweep configs use
+    from gan_bench.sweep.names import register_resolvers
 
     check_overrides(args)
     check_args(args)  # hydra/sweeper=optuna: the preset and its command line
+    register_resolvers()
 
     @hydra.main(config_path=str(CONF_DIR), config_name="train", version_base="1.3")
     def app(cfg: DictConfig):
@@ -34,8 +35,8 @@ def _train(args: list[str]) -> int:
         return trial_value(cfg, run_job(cfg))  # the run's result, or search.metric's value for a search
 
     sys.argv = ["gan-bench train"] + args
-    app()
-    return take_exit_code()  # a multirun: 1 when a job failed (gan_bench/sweep.py); a single run: 0
+    app()  # a failed sweep job or bad input ends in SystemExit with its code (gan_bench/sweep/callback.py, run.py)
+    return 0
 
 
 def _lazy(module: str, func: str = "main"):

@@ -1,7 +1,6 @@
 """Config plumbing shared by the CLI and the trainer: where the repo is, the checks that turn bad
 input into one clear line before any work starts, and what part of a config identifies a run."""
 
-import math
 from pathlib import Path
 
 from omegaconf import DictConfig, OmegaConf
@@ -62,7 +61,8 @@ def check_config(cfg: DictConfig) -> None:
         if cfg.train[key] not in ("auto", True, False):
             raise UserError(f"train.{key} must be auto, true or false, got {cfg.train[key]!r}")
     if not isinstance(cfg.train.ema, (int, float)) or not 0 <= cfg.train.ema < 1:
-        raise UserError(f"train.ema must be an EMA decay in [0, 1) (0 = off), got {cfg.train.ema!r}: e.g. train.ema=0.999")
+        raise UserError(f"train.ema must be an EMA decay in [0, 1) (0 = off), got {cfg.train.ema!r}: "
+                        "e.g. train.ema=0.999")
     h = cfg.eval.holdout
     if not isinstance(h, (int, float)) or not 0 <= h < 1:
         raise UserError(f"eval.holdout must be a fraction in [0, 1), got {h!r}: e.g. eval.holdout=0.2")

@@ -36,7 +36,8 @@ class BatchedMLP(nn.Module):
         for j, layer in enumerate(first):
             if isinstance(layer, nn.Linear):
                 self.weights.append(nn.Parameter(torch.stack([m[j].weight.detach().t() for m in mlps]).contiguous()))
-                self.biases.append(nn.Parameter(torch.stack([m[j].bias.detach() for m in mlps]).unsqueeze(1).contiguous()))
+                biases = torch.stack([m[j].bias.detach() for m in mlps]).unsqueeze(1)
+                self.biases.append(nn.Parameter(biases.contiguous()))
                 self.acts.append(None)
             else:
                 self.acts[-1] = layer  # activation after the preceding Linear
@@ -67,5 +68,6 @@ def build_replicas(build_g, build_d, seeds: list[int]) -> tuple[nn.Module, nn.Mo
         return Single(gs[0]), Single(ds[0])
     if not all(isinstance(m, MLP) for m in gs + ds):
         from gan_bench.errors import UserError
-        raise UserError("train.ensemble > 1 batches MLP networks only: use model=mlp, or run seeds as a sweep (-m seed=0,1,2)")
+        raise UserError("train.ensemble > 1 batches MLP networks only: use model=mlp, "
+                        "or run seeds as a sweep (-m seed=0,1,2)")
     return BatchedMLP(gs), BatchedMLP(ds)

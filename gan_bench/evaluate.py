@@ -23,9 +23,10 @@ def main(argv: list[str]) -> int:
     from gan_bench.config import hashed_config
     from gan_bench.ensemble import build_replicas
     from gan_bench.metrics import make_evaluator
-    from gan_bench.train import build, pick_device
+    from gan_bench.training.setup import build, pick_device
 
-    run, cfg_file, ckpt = args.run_dir, args.run_dir / ".hydra" / "config.yaml", args.run_dir / "checkpoints" / "last.pt"
+    run = args.run_dir
+    cfg_file, ckpt = run / ".hydra" / "config.yaml", run / "checkpoints" / "last.pt"
     if not cfg_file.exists() or not ckpt.exists():
         raise UserError(f"{run} is not a finished gan-bench run (needs .hydra/config.yaml and checkpoints/last.pt)")
     cfg = OmegaConf.load(cfg_file)

@@ -75,7 +75,8 @@ def check_optim(optim_cfg) -> None:
         _make(node, [torch.zeros(1, requires_grad=True)], node["lr_d"])
     except (TypeError, ValueError, RuntimeError) as e:
         raise UserError(f"optim={node.get('name')}: {node['_target_']} refuses these settings "
-                        f"({str(e).splitlines()[0] if str(e) else type(e).__name__}): check the optim.* overrides") from None
+                        f"({str(e).splitlines()[0] if str(e) else type(e).__name__}): "
+                        "check the optim.* overrides") from None
 
 
 def _make(node: dict, params, lr: float):

@@ -12,8 +12,7 @@ from collections import Counter
 from pathlib import Path
 
 from gan_bench.errors import UserError
-from gan_bench.reporting import groups as G
-from gan_bench.reporting import hparams, pivot, reference, runs, tables
+from gan_bench.reporting import groups as G, hparams, pivot, reference, runs, tables
 from gan_bench.reporting.render import EXT, FORMATS, render, render_notes
 
 

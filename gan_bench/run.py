@@ -3,18 +3,18 @@
 A single run keeps the command line's contract: bad input is one line on stderr and exit 2, a bug
 is Hydra's traceback. A job of a multirun never ends the sweep: whatever goes wrong is written to
 its result.json (status failed, with the error) and to the sweep ledger, and the job returns so
-the launcher moves on; the summary at the end counts it (gan_bench/sweep.py). An interrupt
+the launcher moves on; the summary at the end counts it (gan_bench/sweep/). An interrupt
 (SIGTERM/SIGINT: the trainer checkpoints and raises SystemExit) is not a failure and still stops
 the job, and the sweep with it where jobs share the process.
 """
 
-import json
 import logging
 import sys
 from pathlib import Path
 
 from omegaconf import DictConfig, OmegaConf
 
+from gan_bench import records
 from gan_bench.errors import UserError
 
 log = logging.getLogger(__name__)
@@ -33,7 +33,8 @@ def run_job(cfg: DictConfig) -> dict:
         print(f"gan-bench: error: {e}", file=sys.stderr)
         sys.exit(2)
     run_dir = cfg.paths.run_dir
-    print(f"[{_word(result)}] step {result['step']}/{result['steps']} in {result['wall_seconds']:.1f}s: {_metrics(result)}")
+    print(f"[{_word(result)}] step {result['step']}/{result['steps']} in {result['wall_seconds']:.1f}s: "
+          f"{_metrics(result)}")
     print(f"run directory: {run_dir}")
     print(f"view it: tensorboard --logdir {run_dir}/tb")
     return result
@@ -72,22 +73,14 @@ def _sweep_job(cfg: DictConfig, train) -> dict:
 def _record_failure(cfg: DictConfig, run_dir: Path, e: Exception) -> dict:
     """result.json for a job that failed: the trainer's own record when it wrote one for this very
     error (a crash inside the loop, with the step), otherwise one in the same shape."""
-    from gan_bench.checkpoint import atomic_write_json
-
-    path = run_dir / "result.json"
-    try:
-        old = json.loads(path.read_text())
-    except (OSError, ValueError):
-        old = None
-    if isinstance(old, dict) and old.get("status") == "failed" and old.get("error") == repr(e):
+    old = records.read(run_dir)
+    if old is not None and old.get("status") == "failed" and old.get("error") == repr(e):
         return old
-    result = {"status": "failed", "step": 0, "steps": _plain(cfg, "train.steps"), "seed": _plain(cfg, "seed"),
-              "wall_seconds": 0.0, "diverged_at": None, "error": repr(e), "metrics": {}, "fingerprints": {},
-              "replicas": None}
+    result = records.record("failed", steps=_plain(cfg, "train.steps"), seed=_plain(cfg, "seed"), error=repr(e))
     try:
-        atomic_write_json(path, result)
+        records.write(run_dir, result)
     except OSError as write_error:  # the ledger still has it; the sweep goes on
-        log.error("could not write %s: %s", path, write_error)
+        log.error("could not write %s: %s", run_dir / "result.json", write_error)
     return result
 
 

@@ -58,7 +58,8 @@ def main(argv=None) -> None:
                         o.step()
                     sync()
                     best[v] = min(best[v], (time.perf_counter() - t) / args.steps)
-            print(f"K={k:<3} width={width:<4} {name:<8} " + "  ".join(f"{v} {1e6 * s:7.0f} us" for v, s in best.items()),
+            print(f"K={k:<3} width={width:<4} {name:<8} "
+                  + "  ".join(f"{v} {1e6 * s:7.0f} us" for v, s in best.items()),
                   flush=True)
 
 

@@ -337,7 +337,8 @@ def parse_args(argv):
     ap.add_argument("--eval-every", type=int, default=100, help="steps between evaluations (default 100)")
     ap.add_argument("--eval-samples", type=int, default=5000, help="test latents per evaluation (default 5000)")
     ap.add_argument("--log-every", type=int, default=None, help="steps between scalar logs (default steps/50)")
-    ap.add_argument("--lr", type=float, default=None, help="sets optim.lr_d and optim.lr_g (default: the config's, 1e-4)")
+    ap.add_argument("--lr", type=float, default=None,
+                    help="sets optim.lr_d and optim.lr_g (default: the config's, 1e-4)")
     ap.add_argument("--threads", type=int, default=1,
                     help="torch CPU threads (default 1: small MLPs on a shared CPU run far faster on one thread)")
     ap.add_argument("--out", type=Path, default=None, help="output folder (default outputs/convergence/<timestamp>)")

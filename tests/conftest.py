@@ -7,7 +7,6 @@ from hydra import compose, initialize_config_dir
 
 from gan_bench.config import CONF_DIR
 
-
 # Small and fast: the ring with narrow networks and a few hundred samples per evaluation.
 FAST = ["model.generator.width=32", "model.discriminator.width=32", "model.generator.depth=2",
         "model.discriminator.depth=2", "dataset.n_train=2000", "dataset.n_test=500",

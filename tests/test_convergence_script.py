@@ -7,8 +7,8 @@ import math
 import pytest
 import torch
 
-from gan_bench.config import ROOT
 from conftest import FAST
+from gan_bench.config import ROOT
 
 _spec = importlib.util.spec_from_file_location("convergence_study", ROOT / "scripts" / "convergence_study.py")
 cs = importlib.util.module_from_spec(_spec)

@@ -5,12 +5,12 @@ import pytest
 import torch
 import torch.nn.functional as F
 from hydra.utils import instantiate
+from test_images import compose_cfg, load, write_celeba, write_cifar, write_folder, write_lsun, write_mnist
 from torch import nn
 
 from gan_bench.data.images import normalize, to_uint8
 from gan_bench.errors import UserError
 from gan_bench.models.dcgan import PLANS, Discriminator, Generator
-from test_images import compose_cfg, load, write_celeba, write_cifar, write_folder, write_lsun, write_mnist
 
 RESOLUTIONS = [28, 32, 64, 112, 128]
 

@@ -16,8 +16,13 @@ from gan_bench.metrics.features import TV_INCEPTION, Extractor
 from gan_bench.metrics.image import ImageMetrics
 from gan_bench.metrics.inception_score import inception_score
 from gan_bench.metrics.kid import kernel_inception_distance
-from gan_bench.metrics.mnist_modes import (count_modes, load_mnist_classifier, prepare_mnist_classifier_main,
-                                           stacked_mnist_modes, train_mnist_classifier)
+from gan_bench.metrics.mnist_modes import (
+    count_modes,
+    load_mnist_classifier,
+    prepare_mnist_classifier_main,
+    stacked_mnist_modes,
+    train_mnist_classifier,
+)
 from gan_bench.metrics.prdc import prdc
 
 pytestmark = pytest.mark.usefixtures("one_thread")  # Inception on the CPU: see conftest

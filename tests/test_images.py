@@ -354,7 +354,8 @@ def test_partial_cache_is_rebuilt_never_used(tmp_path):
         f.unlink()
     with pytest.raises(UserError):
         load(tmp_path, "dataset=cifar10", "dataset.download=false")
-    assert not list(cache_dir.glob("*.tmp-*"))
+    from gan_bench.atomic import TMP_GLOB
+    assert not list(cache_dir.glob(TMP_GLOB))  # no temporary file left behind
 
 
 def test_cache_is_used_when_the_source_is_gone(tmp_path):

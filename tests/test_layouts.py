@@ -18,10 +18,10 @@ import numpy as np
 import pytest
 import torch
 from PIL import Image
-
-from gan_bench.cli import main
 from test_images import GREEN, encode, face, tar_cifar, write_celeba, write_cifar, write_folder, write_lsun
 from test_train_images import PixelStats
+
+from gan_bench.cli import main
 
 DOCS = "docs/datasets.md"
 LSUN_COLOURS = torch.tensor([(10.0 * i, 100, 200) for i in range(5)])   # write_lsun's solid images
@@ -366,7 +366,8 @@ BAD = {   # layout -> (data set, writer of a damaged copy, words of the message)
     "lsun-lmdb-corrupt": ("lsun_classroom", corrupt_lmdb, ["classroom_train_lmdb", "lmdb"]),
     "lsun-zip-truncated": ("lsun_classroom", lambda b: truncate(write_lsun_layout(b, "zip")),
                            ["classroom_train_lmdb.zip", "download it again"]),
-    "celeba-bad-jpeg": ("celeba", lambda b: (write_celeba_layout(b, "folder") / "000003.jpg").write_bytes(b"\xff\xd8junk"),
+    "celeba-bad-jpeg": ("celeba",
+                        lambda b: (write_celeba_layout(b, "folder") / "000003.jpg").write_bytes(b"\xff\xd8junk"),
                         ["000003.jpg", "delete or replace it"]),
 }
 

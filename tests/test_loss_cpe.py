@@ -12,13 +12,13 @@ import warnings
 import pytest
 import torch
 from hydra.utils import instantiate
+from test_loss_optimal_d import log_ratio, one_thread, train_d  # noqa: F401 (one_thread: autouse fixture)
 
 from gan_bench.errors import UserError
 from gan_bench.losses import ConvergenceRegionWarning, make_loss
 from gan_bench.losses.cpe import CPE_LOSSES, cpe_loss
 from gan_bench.losses.diagnostics import f_alpha_ns, f_alpha_saturating
 from gan_bench.train import train
-from test_loss_optimal_d import log_ratio, one_thread, train_d  # noqa: F401 (one_thread: autouse fixture)
 
 INF = float("inf")
 REAL = [0.3, -1.2, 2.0]
@@ -125,7 +125,8 @@ def test_schedules_and_warnings_follow_loss_alpha():
     a = build("alpha", alpha_d=1.0, alpha_g=2.0, schedule=spec)
     c = build(loss_d="alpha", loss_g="alpha", alpha_d=1.0, alpha_g=2.0, schedule=spec)
     for s in (0, 30, 100):
-        assert (c.at_step(s, 100).alpha_d, c.at_step(s, 100).alpha_g) == (a.at_step(s, 100).alpha_d, a.at_step(s, 100).alpha_g)
+        c_s, a_s = c.at_step(s, 100), a.at_step(s, 100)
+        assert (c_s.alpha_d, c_s.alpha_g) == (a_s.alpha_d, a_s.alpha_g)
     with pytest.warns(ConvergenceRegionWarning, match=r"\(2, 2\)"):
         make_loss("cpe", loss_d="alpha", loss_g="alpha", alpha_d=2, alpha_g=2)
     with warnings.catch_warnings():
@@ -309,7 +310,8 @@ def test_errors_and_repr():
 
 def test_config_composes(cfg_factory):
     loss = instantiate(cfg_factory("loss=cpe", "loss.loss_d=alpha", "alpha_d=0.3", "loss.loss_g=exponential").loss)
-    assert (loss.loss_d, loss.alpha_d, loss.loss_g, loss.alpha_g, loss.generator) == ("alpha", 0.3, "exponential", None, "ns")
+    got = (loss.loss_d, loss.alpha_d, loss.loss_g, loss.alpha_g, loss.generator)
+    assert got == ("alpha", 0.3, "exponential", None, "ns")
     assert loss.logit_scale == 0.3
 
 

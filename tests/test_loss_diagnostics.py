@@ -6,8 +6,7 @@ import math
 import pytest
 import torch
 
-from gan_bench.losses import divergence_estimates, f_alpha_ns, f_alpha_saturating, make_loss, \
-    saturation_fraction
+from gan_bench.losses import divergence_estimates, f_alpha_ns, f_alpha_saturating, make_loss, saturation_fraction
 from gan_bench.losses.logistic import alpha_loss_fake, alpha_loss_real
 
 F_OF_U = {  # f(u), u = p/q, written directly

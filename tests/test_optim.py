@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from test_ensemble import weights
 
 import gan_bench.train as trainer
 from conftest import FAST, make_cfg
@@ -15,7 +16,6 @@ from gan_bench.config import hashed_config, options
 from gan_bench.errors import UserError
 from gan_bench.optim import build_optimizers, check_optim
 from gan_bench.train import train
-from test_ensemble import weights
 
 DATA = Path(__file__).parent / "data"
 SHORT = ["train.log_every=10", "train.eval_every=20", "train.ckpt_every=20"]
@@ -49,7 +49,8 @@ def test_presets_build_their_class_with_the_fast_kernel(tmp_path, name, cls, ker
 
 def test_preset_arguments_reach_torch(tmp_path):
     G, D = nets()
-    opt = build_optimizers(make_cfg(tmp_path, ["optim=sgd", "optim.momentum=0.5", "optim.nesterov=true"]).optim, G, D)[1]
+    sgd = make_cfg(tmp_path, ["optim=sgd", "optim.momentum=0.5", "optim.nesterov=true"]).optim
+    opt = build_optimizers(sgd, G, D)[1]
     assert (opt.param_groups[0]["momentum"], opt.param_groups[0]["nesterov"]) == (0.5, True)
     opt = build_optimizers(make_cfg(tmp_path, ["optim=rmsprop", "optim.alpha=0.9", "optim.centered=true",
                                                "+optim.maximize=false"]).optim, G, D)[0]

@@ -34,7 +34,8 @@ def trials(sweep_dir) -> dict[float, dict]:
     out = {}
     for d in Path(sweep_dir).iterdir():
         if (d / ".hydra").is_dir():
-            lr = next(o for o in yaml.safe_load((d / ".hydra" / "overrides.yaml").read_text()) if o.startswith("optim.lr="))
+            overrides = yaml.safe_load((d / ".hydra" / "overrides.yaml").read_text())
+            lr = next(o for o in overrides if o.startswith("optim.lr="))
             out[float(lr.split("=")[1])] = yaml.safe_load((d / "result.json").read_text())
     return out
 

@@ -16,7 +16,6 @@ import torch
 import yaml
 
 from conftest import FAST
-
 from gan_bench.sweep import job_dirname, summarize, summary_line
 
 CLI = [sys.executable, "-m", "gan_bench.cli", "train", "-m"]
@@ -70,7 +69,8 @@ def test_summary_counts_diverged_as_data_and_lost_jobs_as_failed():
     entries = [{"status": "completed"}, {"status": "completed", "skipped": True}, {"status": "diverged"}]
     s = summarize(entries)
     assert (s["jobs"], s["completed"], s["diverged"], s["failed"], s["skipped"], s["exit_code"]) == (3, 2, 1, 0, 1, 0)
-    assert summary_line(s, "outputs/multirun/x") == "sweep: 3 jobs: 2 completed, 1 diverged, 0 failed (outputs/multirun/x)"
+    assert summary_line(s, "outputs/multirun/x") == \
+        "sweep: 3 jobs: 2 completed, 1 diverged, 0 failed (outputs/multirun/x)"
     s = summarize(entries + [{"status": "failed"}, {"status": "running"}])  # running at the end: its process died
     assert (s["failed"], s["exit_code"]) == (2, 1)
 

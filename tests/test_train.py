@@ -107,15 +107,15 @@ def test_compile_on_cpu(cfg_factory, penalty):
 def test_speed_path_auto_and_deterministic():
     from types import SimpleNamespace as NS
 
-    from gan_bench.train import _speed_path
+    from gan_bench.training.networks import speed_path
 
     tc = NS(amp="auto", compile="auto", channels_last="auto", deterministic=False)
     cuda, cpu = torch.device("cuda"), torch.device("cpu")
-    assert _speed_path(tc, cuda, NS(kind="image")) == {"amp": True, "compile": True, "channels_last": True}
-    assert _speed_path(tc, cuda, NS(kind="toy")) == {"amp": False, "compile": True, "channels_last": False}
-    assert not any(_speed_path(tc, cpu, NS(kind="image")).values())
+    assert speed_path(tc, cuda, NS(kind="image")) == {"amp": True, "compile": True, "channels_last": True}
+    assert speed_path(tc, cuda, NS(kind="toy")) == {"amp": False, "compile": True, "channels_last": False}
+    assert not any(speed_path(tc, cpu, NS(kind="image")).values())
     tc.deterministic, tc.amp = True, True
-    assert not any(_speed_path(tc, cuda, NS(kind="image")).values())
+    assert not any(speed_path(tc, cuda, NS(kind="image")).values())
 
 
 def test_epochs_count_passes_over_the_data(cfg_factory):

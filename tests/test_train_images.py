@@ -3,8 +3,8 @@
 import json
 
 import numpy as np
-import torch
 import pytest
+import torch
 from PIL import Image
 
 from conftest import make_cfg

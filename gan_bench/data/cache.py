@@ -12,14 +12,14 @@ import datetime
 import hashlib
 import json
 import logging
-import os
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import Callable
 
 import numpy as np
 
 import gan_bench
+from gan_bench import atomic
 
 try:
     import fcntl
@@ -96,15 +96,15 @@ def _check(cache_dir: Path, params: dict, source_fp: str | None):
 
 
 class Writer:
-    """Hands out .npy memmaps under temporary names; the builder fills them in place, so a source
-    larger than RAM converts fine."""
+    """Hands out .npy memmaps under temporary names (gan_bench.atomic.replacing); the builder fills
+    them in place, so a source larger than RAM converts fine. Each is renamed into place when the
+    build succeeds, and removed when it fails."""
 
-    def __init__(self, cache_dir: Path):
-        self.dir, self.files = cache_dir, {}
+    def __init__(self, cache_dir: Path, files: ExitStack):
+        self.dir, self.tmp, self._files = cache_dir, {}, files
 
     def array(self, name: str, shape: tuple, dtype=np.uint8) -> np.ndarray:
-        tmp = self.dir / f"{name}.npy.tmp-{os.getpid()}"
-        self.files[name] = tmp
+        tmp = self.tmp[name] = self._files.enter_context(atomic.replacing(self.dir / f"{name}.npy"))
         return np.lib.format.open_memmap(tmp, mode="w+", dtype=dtype, shape=tuple(int(s) for s in shape))
 
 
@@ -121,21 +121,16 @@ def build(cache_dir: Path, params: dict, source_fp: str, source: str, fill: Call
                 return (*hit, False)
         log.info("building %s from %s", cache_dir, source)
         (cache_dir / MANIFEST).unlink(missing_ok=True)   # from here on the directory reads as partial
-        for stale in cache_dir.glob("*.tmp-*"):          # left by a builder that was killed
+        for stale in cache_dir.glob(atomic.TMP_GLOB):    # left by a builder that was killed
             stale.unlink()
-        w = Writer(cache_dir)
-        try:
+        with ExitStack() as files:                       # on success every array is renamed into place
+            w = Writer(cache_dir, files)
             fill(w)
             specs = {}
-            for name, tmp in w.files.items():
+            for name, tmp in w.tmp.items():
                 a = np.load(tmp, mmap_mode="r")
                 specs[name] = {"shape": list(a.shape), "dtype": str(a.dtype)}
                 del a
-                os.replace(tmp, cache_dir / f"{name}.npy")
-        except BaseException:
-            for tmp in w.files.values():
-                tmp.unlink(missing_ok=True)
-            raise
         train = specs["train"]["shape"]
         manifest = {
             "version": FORMAT_VERSION,
@@ -149,9 +144,7 @@ def build(cache_dir: Path, params: dict, source_fp: str, source: str, fill: Call
             "created": datetime.datetime.now().astimezone().isoformat(timespec="seconds"),
             "gan_bench": gan_bench.__version__,
         }
-        tmp = cache_dir / f"{MANIFEST}.tmp-{os.getpid()}"
-        tmp.write_text(json.dumps(manifest, indent=1))
-        os.replace(tmp, cache_dir / MANIFEST)
+        atomic.write_json(cache_dir / MANIFEST, manifest, indent=1)
         problem, hit = _check(cache_dir, params, source_fp)
         if not hit:   # only a disk problem or a concurrent writer outside the lock gets here
             raise RuntimeError(f"cache {cache_dir} is invalid right after building it: {problem}")

@@ -25,7 +25,9 @@ def normalize(u8: torch.Tensor, dtype: torch.dtype = torch.float32) -> torch.Ten
 
 
 def to_uint8(x: torch.Tensor) -> torch.Tensor:
-    """Inverse of normalize: floats in [-1, 1] -> uint8, rounded and clamped (NaN -> 0)."""
+    """Inverse of normalize: floats in [-1, 1] -> uint8, rounded and clamped (NaN -> 0), the
+    quantization every published metric applies to fakes (evaluated as the 8-bit images one would
+    save). The one such function: gan_bench.metrics.features re-exports it."""
     x = torch.nan_to_num(x.detach().float(), nan=-1.0)
     return ((x + 1) * 127.5).round().clamp(0, 255).to(torch.uint8)
 

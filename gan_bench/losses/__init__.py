@@ -15,8 +15,7 @@ from gan_bench.errors import UserError
 from gan_bench.losses.base import Loss
 from gan_bench.losses.beyond import build_beyond
 from gan_bench.losses.cpe import build_cpe
-from gan_bench.losses.diagnostics import divergence_estimates, f_alpha_ns, f_alpha_saturating, \
-    saturation_fraction
+from gan_bench.losses.diagnostics import divergence_estimates, f_alpha_ns, f_alpha_saturating, saturation_fraction
 from gan_bench.losses.fgan import build_fgan
 from gan_bench.losses.logistic import ConvergenceRegionWarning, build_alpha, build_bce
 from gan_bench.losses.penalties import make_penalty

@@ -25,8 +25,7 @@ from dataclasses import dataclass
 import torch
 
 from gan_bench.errors import UserError
-from gan_bench.losses.base import Loss, log_1md, log_d, parse_choice, parse_number, require_real, \
-    same_shape
+from gan_bench.losses.base import Loss, log_1md, log_d, parse_choice, parse_number, require_real, same_shape
 
 # Distances as functions of the difference of the two sides (of C, or of log C for the log forms).
 DISTANCES = {

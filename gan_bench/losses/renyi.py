@@ -22,8 +22,7 @@ import torch
 import torch.nn.functional as F
 
 from gan_bench.errors import UserError
-from gan_bench.losses.base import Loss, beta_of, log_1md, log_d, log_power_mean, parse_alpha, \
-    parse_choice, require_real
+from gan_bench.losses.base import Loss, beta_of, log_1md, log_d, log_power_mean, parse_alpha, parse_choice, require_real
 from gan_bench.losses.schedule import AlphaSchedule, parse_schedule
 
 

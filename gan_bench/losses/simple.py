@@ -14,7 +14,6 @@ import torch.nn.functional as F
 
 from gan_bench.losses.base import Loss, parse_choice
 
-
 _LSGAN_G = {
     # The minimax form: G maximizes D's fake term. Unbounded below (|t_f| -> inf); it is what
     # SankarLab's code trains with --ls_gan and no --non_saturating (-LSLoss(D(G(z)), 0)).

@@ -24,6 +24,7 @@ from pathlib import Path
 
 import torch
 
+from gan_bench.data.images import to_uint8  # noqa: F401  (the one quantization of fakes, re-exported)
 from gan_bench.errors import UserError
 
 
@@ -102,12 +103,6 @@ def no_tf32():
         yield
     finally:
         torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32 = saved
-
-
-def to_uint8(images: torch.Tensor) -> torch.Tensor:
-    """Generator output in [-1, 1] -> uint8 in [0, 255], the quantization every published metric
-    applies to fakes (they are evaluated as the 8-bit images one would save)."""
-    return ((images.detach().float() + 1) * 127.5).round().clamp(0, 255).to(torch.uint8)
 
 
 def as_rgb(images: torch.Tensor) -> torch.Tensor:

@@ -1,4 +1,4 @@
-"""Image metrics by name, with reference statistics cached on disk under a fingerprint.
+"""Image metrics from one table, with reference statistics cached on disk under a fingerprint.
 
 A metric name carries its protocol, as in StyleGAN2-ADA's metric_main.py:
 
@@ -7,21 +7,24 @@ A metric name carries its protocol, as in StyleGAN2-ADA's metric_main.py:
     fid_logits_nonstandard10k_heldout20
 
 `count` fakes are compared with min(count, len(split)) real images of `split` (a fixed-seed subset
-when the split is larger). Results are floats keyed by name (prdc adds _precision, _recall,
-_density, _coverage; is adds _std; smnist_modes adds _kl), and `ImageMetrics.fingerprints` maps
-each key to a string naming the extractor and a hash of everything that produced the number.
+when the split is larger). Results are floats keyed by name plus the suffixes the kind's compute
+function returns (prdc adds _precision, _recall, _density, _coverage; is adds _std; smnist_modes
+adds _kl), and `ImageMetrics.fingerprints` maps each key to a string naming the network and a hash
+of everything that produced the number.
+
+KINDS is the table: one MetricKind per kind, with its compute function, the features it reads
+(a network of NETWORKS and one of its outputs), what it needs of the real split, and the protocol
+constants hashed into its fingerprint. docs/metrics.md shows how to add one.
 
 Real-side features are computed once per fingerprint and cached as <hash>.npz (mu, sigma and
-sigma's square-root factor, float64), <hash>.feats.npy (raw float32 features, only when KID or
-PRDC need them) and <hash>.json (the fields hashed, for people), each written to a temp file and
-os.replace'd so a killed run or a parallel sweep never leaves a half-written file to be read.
+sigma's square-root factor, float64), <hash>.feats.npy (raw float32 features, only when a kind
+needs them) and <hash>.json (the fields hashed, for people), each written atomically
+(gan_bench.atomic), so a killed run or a parallel sweep never leaves a half-written file to be read.
 """
 
 import hashlib
 import json
-import os
 import re
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Mapping
@@ -29,6 +32,7 @@ from typing import Callable, Mapping
 import numpy as np
 import torch
 
+from gan_bench import atomic
 from gan_bench.errors import UserError
 from gan_bench.metrics.features import as_rgb, get_extractor, no_tf32
 from gan_bench.metrics.fid import feature_stats, frechet_distance, sqrt_factor
@@ -36,35 +40,121 @@ from gan_bench.metrics.inception_score import inception_score
 from gan_bench.metrics.kid import kernel_inception_distance
 from gan_bench.metrics.prdc import prdc
 
+# -- networks: what turns uint8 images [N, C, H, W] into features ------------------------------
+
+
+class Network:
+    """A frozen network as metrics see it: `layers`, `net(x) -> {layer: features [N, ...]}`, and
+    `fields(layer)`, what about it goes into every fingerprint of a number computed from it."""
+
+    def __init__(self, run: Callable, layers: tuple, fields: Callable[[str], dict]):
+        self.run, self.layers, self.fields = run, tuple(layers), fields
+
+    def __call__(self, x: torch.Tensor) -> dict:
+        return self.run(x)
+
+
+def _inception(name: str, weights_key: str):
+    def load(opts: dict) -> Network:
+        ex = get_extractor(name, opts[weights_key], opts["device"], opts["batch_size"])
+        return Network(ex, ex.layers, lambda layer: {"extractor": dict(ex.protocol, layer=layer)})
+    return load
+
+
+def _mnist_classifier(opts: dict) -> Network:
+    from gan_bench.metrics.mnist_modes import load_mnist_classifier, stacked_labels
+
+    path = opts["mnist_classifier_path"] or Path(opts["cache_dir"]).parent / "mnist_classifier.pt"
+    classifier, info = load_mnist_classifier(path, opts["device"])
+    return Network(lambda x: {"labels": stacked_labels(x, classifier)}, ("labels",),
+                   lambda layer: {"classifier_sha256": info["sha256"]})
+
+
+# name -> loader(options of ImageMetrics) -> Network; loaded once, when a metric names it.
+NETWORKS = {
+    "tf_inception": _inception("tf_inception", "weights_path"),
+    "tv_inception_logits_nonstandard": _inception("tv_inception_logits_nonstandard", "tv_weights_path"),
+    "mnist_classifier": _mnist_classifier,
+}
+
+# -- compute functions: one per kind, fake features (and the reference) -> {key suffix: value} --
+
+
+@dataclass(frozen=True)
+class Inputs:
+    fake: torch.Tensor         # the first `count` fakes' features (or labels)
+    real: dict | None          # the reference: the MetricKind.real entries, from the cache
+    params: dict               # the kind's protocol constants
+    device: torch.device
+
+
+def fid(x: Inputs) -> dict:
+    mu, sigma = feature_stats(x.fake)
+    return {"": frechet_distance(x.real["mu"], x.real["sigma"], mu, sigma, sqrt_factor1=x.real["sqrt_factor"])}
+
+
+def kid(x: Inputs) -> dict:
+    p = x.params
+    return {"": kernel_inception_distance(x.fake, x.real["feats"], p["subsets"], p["max_subset"], p["seed"], x.device)}
+
+
+def prdc_metrics(x: Inputs) -> dict:
+    return {f"_{k}": v for k, v in prdc(x.fake, x.real["feats"], x.params["k"], device=x.device).items()}
+
+
+def inception_score_metrics(x: Inputs) -> dict:
+    mean, std = inception_score(x.fake, x.params["splits"])
+    return {"": mean, "_std": std}
+
+
+def stacked_mnist_modes(x: Inputs) -> dict:
+    from gan_bench.metrics.mnist_modes import count_modes
+
+    r = count_modes(x.fake)
+    return {"": float(r["modes"]), "_kl": r["kl"]}
+
+
+# -- the table -----------------------------------------------------------------------------------
+
+STATS = ("mu", "sigma", "sqrt_factor")  # what FID needs of the reference
+RAW = ("feats",)                        # the real features themselves (KID, PRDC)
+
 
 @dataclass(frozen=True)
 class MetricKind:
-    extractor: str | None   # registry name in features.EXTRACTORS; None for the MNIST classifier
-    layer: str | None
-    needs_split: bool       # compared against real images
-    needs_raw: bool         # needs real features, not just mu/sigma
-    params: dict            # protocol constants, hashed into the fingerprint
+    compute: Callable[[Inputs], dict]
+    network: str            # a key of NETWORKS
+    layer: str              # the network output it reads
+    real: tuple             # what it needs of the real split: () = no split, STATS, RAW
+    params: dict            # protocol constants: passed to compute and hashed into the fingerprint
     tag: str                # fingerprint prefix: says what was measured, at a glance
     min_count: int = 2      # fewest samples the statistic is defined for
 
+    @property
+    def needs_split(self) -> bool:
+        return bool(self.real)
+
 
 KINDS = {
-    "fid": MetricKind("tf_inception", "2048", True, False, {}, "tfinception-pool3"),
-    "kid": MetricKind("tf_inception", "2048", True, True,
+    "fid": MetricKind(fid, "tf_inception", "2048", STATS, {}, "tfinception-pool3"),
+    "kid": MetricKind(kid, "tf_inception", "2048", RAW,
                       {"kernel": "poly3", "subsets": 100, "max_subset": 1000, "seed": 0}, "tfinception-pool3"),
-    "prdc": MetricKind("tf_inception", "2048", True, True, {"k": 5}, "tfinception-pool3", min_count=6),
-    "is": MetricKind("tf_inception", "logits_unbiased", False, False, {"splits": 10}, "tfinception-logits",
-                     min_count=10),
-    "fid_logits_nonstandard": MetricKind("tv_inception_logits_nonstandard", "logits", True, False, {},
+    "prdc": MetricKind(prdc_metrics, "tf_inception", "2048", RAW, {"k": 5}, "tfinception-pool3", min_count=6),
+    "is": MetricKind(inception_score_metrics, "tf_inception", "logits_unbiased", (), {"splits": 10},
+                     "tfinception-logits", min_count=10),
+    "fid_logits_nonstandard": MetricKind(fid, "tv_inception_logits_nonstandard", "logits", STATS, {},
                                          "tvinception-logits-nonstandard"),
-    "smnist_modes": MetricKind(None, None, False, False, {"modes": 1000, "kl": "hist||uniform, ln"},
-                               "mnistcnn"),
+    "smnist_modes": MetricKind(stacked_mnist_modes, "mnist_classifier", "labels", (),
+                               {"modes": 1000, "kl": "hist||uniform, ln"}, "mnistcnn"),
 }
-FID_KINDS = ("fid", "fid_logits_nonstandard")
-# Longest kind first, so fid_logits_nonstandard is not read as fid + garbage.
-NAME_RE = re.compile(r"^(?P<kind>%s)(?P<count>\d+)(?P<k>k?)(?:_(?P<split>[a-z][a-z0-9]*))?$"
-                     % "|".join(sorted(KINDS, key=len, reverse=True)))
 REAL_SUBSET_SEED = 0
+
+
+def _name_re() -> re.Pattern:
+    # Built from the table at each parse, so an entry added to KINDS is a name at once. Longest
+    # kind first, so fid_logits_nonstandard is not read as fid + garbage.
+    kinds = "|".join(re.escape(k) for k in sorted(KINDS, key=len, reverse=True))
+    return re.compile(rf"^(?P<kind>{kinds})(?P<count>\d+)(?P<k>k?)(?:_(?P<split>[a-z][a-z0-9]*))?$")
 
 
 def default_cache_dir(data_root) -> Path:
@@ -76,12 +166,13 @@ def default_cache_dir(data_root) -> Path:
 class MetricName:
     name: str
     kind: str
-    count: int
-    split: str | None
+    count: int              # fakes drawn
+    split: str | None       # the real split compared against
+    real_count: int | None  # reals taken from it: at most this many (a fixed-seed subset); None = all
 
 
 def parse_name(name: str) -> MetricName:
-    m = NAME_RE.match(name)
+    m = _name_re().match(name)
     if m:
         kind, split = m["kind"], m["split"]
         count = int(m["count"]) * (1000 if m["k"] else 1)
@@ -89,7 +180,9 @@ def parse_name(name: str) -> MetricName:
             if count < KINDS[kind].min_count:
                 raise UserError(f"metric {name} needs at least {KINDS[kind].min_count} samples, got {count}: "
                                 f"use e.g. {kind}10k{'_' + split if split else ''}")
-            return MetricName(name, kind, count, split)
+            # The reference set is decided here and only here: a StyleGAN2-ADA `_full` (every real
+            # image of the training split) would map split "full" to ("train", None).
+            return MetricName(name, kind, count, split, real_count=count if split else None)
     raise UserError(f"unknown image metric '{name}': use <kind><count>[_<split>] with kind one of "
                     f"{', '.join(KINDS)}, e.g. fid50k_train, kid50k_train, prdc10k_train, is50k, smnist_modes25k")
 
@@ -99,18 +192,7 @@ def fingerprint(fields: dict, tag: str) -> str:
     return f"{tag}-{h[:16]}"
 
 
-# -- atomic cache files -----------------------------------------------------------------------
-
-def _atomic_write(path: Path, write: Callable) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name + ".", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            write(f)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
+# -- reference cache ---------------------------------------------------------------------------
 
 class RefCache:
     """Reference features on disk, keyed by fingerprint. `log` records (fingerprint, 'hit'|'miss')."""
@@ -133,12 +215,10 @@ class RefCache:
             feats = extract().numpy()
             mu, sigma = feature_stats(feats)
             out = {"mu": mu, "sigma": sigma, "feats": feats}
-            self.dir.mkdir(parents=True, exist_ok=True)
             # Raw features are 400 MB at 50k x 2048, so only stored when a metric needs them.
             if need_raw:
-                _atomic_write(raw, lambda f: np.save(f, feats))
-            _atomic_write(self.dir / f"{fp}.json",
-                          lambda f: f.write(json.dumps(dict(fields, n=len(feats)), indent=2, default=str).encode()))
+                atomic.write_bytes(raw, lambda f: np.save(f, feats))
+            atomic.write_json(self.dir / f"{fp}.json", dict(fields, n=len(feats)), default=str)
             self._save_stats(stats, out)
         if need_sqrt and "sqrt_factor" not in out:
             # A function of sigma, so not part of the fingerprint: stored the first time FID needs
@@ -150,7 +230,7 @@ class RefCache:
     @staticmethod
     def _save_stats(path: Path, d: dict) -> None:
         keep = {k: d[k] for k in ("mu", "sigma", "sqrt_factor") if k in d}
-        _atomic_write(path, lambda f: np.savez(f, **keep))
+        atomic.write_bytes(path, lambda f: np.savez(f, **keep))
 
 
 # -- orchestration ----------------------------------------------------------------------------
@@ -191,17 +271,13 @@ class ImageMetrics:
             if m.split is not None and m.split not in self.real:
                 raise UserError(f"metric {m.name} needs the '{m.split}' split of {dataset_id}, which was not "
                                 f"given (have: {', '.join(self.real) or 'none'}): pass it, or drop the metric")
-        self.extractors = {}
+        opts = {"weights_path": weights_path, "tv_weights_path": tv_weights_path, "device": device,
+                "batch_size": batch_size, "cache_dir": cache_dir, "mnist_classifier_path": mnist_classifier_path}
+        self.networks: dict[str, Network] = {}
         for m in self.metrics:
-            ex = KINDS[m.kind].extractor
-            if ex and ex not in self.extractors:
-                path = tv_weights_path if ex == "tv_inception_logits_nonstandard" else weights_path
-                self.extractors[ex] = get_extractor(ex, path, device, batch_size)
-        self.classifier = self.classifier_info = None
-        if any(m.kind == "smnist_modes" for m in self.metrics):
-            from gan_bench.metrics.mnist_modes import load_mnist_classifier
-            path = mnist_classifier_path or Path(cache_dir).parent / "mnist_classifier.pt"
-            self.classifier, self.classifier_info = load_mnist_classifier(path, device)
+            name = KINDS[m.kind].network
+            if name not in self.networks:
+                self.networks[name] = NETWORKS[name](opts)
 
     @property
     def num_fakes(self) -> int:
@@ -212,77 +288,50 @@ class ImageMetrics:
         [k,C,H,W]; make it draw from fixed latents for comparable evaluations) and return
         {result key: value}; fills self.fingerprints for the same keys."""
         with no_tf32(), torch.no_grad():
-            fake = self._fake_features(sample_fn)
+            fake, shape = self._fake_features(sample_fn)
             out = {}
             for m in self.metrics:
-                out.update(self._one(m, fake))
+                out.update(self._one(m, fake, shape))
         return out
 
-    def _fake_features(self, sample_fn) -> dict:
-        """Stream fakes through every extractor batch by batch: only features are kept (50k
+    def _fake_features(self, sample_fn) -> tuple[dict, tuple]:
+        """Stream fakes through every network batch by batch: only features are kept (50k
         images at 256x256 would be 10 GB, their pool3 features 400 MB)."""
-        acc = {name: {layer: [] for layer in ex.layers} for name, ex in self.extractors.items()}
-        labels, n, shape = [], 0, None
+        acc = {name: {layer: [] for layer in net.layers} for name, net in self.networks.items()}
+        n, shape = 0, None
         while n < self.num_fakes:
             x = sample_fn(min(self.batch_size, self.num_fakes - n))[: self.num_fakes - n]
             if len(x) == 0:
                 raise ValueError("sample_fn returned no images")
             as_rgb(x)  # the uint8 contract, checked before any work; extractors repeat grayscale
             shape = shape or tuple(x.shape[1:])
-            for name, ex in self.extractors.items():
-                for layer, f in ex(x).items():
+            for name, net in self.networks.items():
+                for layer, f in net(x).items():
                     acc[name][layer].append(f)
-            if self.classifier is not None:
-                from gan_bench.metrics.mnist_modes import stacked_labels
-                labels.append(stacked_labels(x, self.classifier))
             n += len(x)
-        out = {name: {layer: torch.cat(v) for layer, v in d.items()} for name, d in acc.items()}
-        out["labels"] = torch.cat(labels) if labels else None
-        out["shape"] = shape
-        return out
+        return {name: {layer: torch.cat(v) for layer, v in d.items()} for name, d in acc.items()}, shape
 
-    def _one(self, m: MetricName, fake: dict) -> dict[str, float]:
-        kind, shape = KINDS[m.kind], fake["shape"]
-        fake_fields = {"metric": m.kind, "params": kind.params, "n_fake": m.count, "fake_input": "uint8",
-                       "resolution": list(shape[1:]), "channels": shape[0]}
-        if kind.extractor is None:  # Stacked MNIST: a classifier, no reference set
-            from gan_bench.metrics.mnist_modes import count_modes
-            r = count_modes(fake["labels"][: m.count])
-            fields = dict(fake_fields, classifier_sha256=self.classifier_info["sha256"])
-            return self._label(m, kind, fields, {"": float(r["modes"]), "_kl": r["kl"]})
-
-        ex = self.extractors[kind.extractor]
-        f = fake[kind.extractor][kind.layer][: m.count]
-        fake_fields["extractor"] = dict(ex.protocol, layer=kind.layer)
-        if m.kind == "is":
-            mean, std = inception_score(f, kind.params["splits"])
-            return self._label(m, kind, fake_fields, {"": mean, "_std": std})
-
-        ref, ref_fields = self._reference(m, kind, ex, shape)
-        fields = dict(fake_fields, reference=ref_fields)
-        if m.kind in FID_KINDS:
-            mu, sigma = feature_stats(f)
-            vals = {"": frechet_distance(ref["mu"], ref["sigma"], mu, sigma, sqrt_factor1=ref["sqrt_factor"])}
-        elif m.kind == "kid":
-            p = kind.params
-            vals = {"": kernel_inception_distance(f, ref["feats"], p["subsets"], p["max_subset"], p["seed"],
-                                                  self.device)}
-        else:  # prdc
-            vals = {f"_{k}": v for k, v in prdc(f, ref["feats"], kind.params["k"], device=self.device).items()}
-        return self._label(m, kind, fields, vals)
-
-    def _label(self, m: MetricName, kind: MetricKind, fields: dict, vals: dict) -> dict[str, float]:
+    def _one(self, m: MetricName, fake: dict, shape: tuple) -> dict[str, float]:
+        kind = KINDS[m.kind]
+        net = self.networks[kind.network]
+        fields = {"metric": m.kind, "params": kind.params, "n_fake": m.count, "fake_input": "uint8",
+                  "resolution": list(shape[1:]), "channels": shape[0], **net.fields(kind.layer)}
+        real = None
+        if kind.real:
+            real, fields["reference"] = self._reference(m, kind, net, shape)
+        vals = kind.compute(Inputs(fake[kind.network][kind.layer][: m.count], real, kind.params, self.device))
         fp = fingerprint(fields, kind.tag)
         self.fingerprints.update({m.name + s: fp for s in vals})
         return {m.name + s: float(v) for s, v in vals.items()}
 
-    def _reference(self, m: MetricName, kind: MetricKind, ex, shape) -> tuple[dict, dict]:
+    def _reference(self, m: MetricName, kind: MetricKind, net: Network, shape) -> tuple[dict, dict]:
         """Real features of the metric's split, from the cache when the fingerprint matches.
         The fingerprint uses the requested count, not len(split), so a cache hit never has to
         load the real images (dataset_id pins their content and hence the size)."""
-        fields = {"extractor": dict(ex.protocol, layer=kind.layer), "dataset": self.dataset_id,
-                  "split": m.split, "count": m.count, "subset": f"sorted-randperm-seed{REAL_SUBSET_SEED}",
-                  "resolution": list(shape[1:]), "channels": shape[0], "crop": self.crop, "version": 1}
+        fields = {**net.fields(kind.layer), "dataset": self.dataset_id, "split": m.split,
+                  "count": m.real_count if m.real_count is not None else "all",
+                  "subset": f"sorted-randperm-seed{REAL_SUBSET_SEED}", "resolution": list(shape[1:]),
+                  "channels": shape[0], "crop": self.crop, "version": 1}
         fp = fingerprint(fields, "ref-" + kind.tag)
 
         def extract() -> torch.Tensor:
@@ -290,16 +339,16 @@ class ImageMetrics:
             real = src() if callable(src) else src
             if tuple(real.shape[1:]) != tuple(shape):
                 raise ValueError(f"{m.split} images are {tuple(real.shape[1:])}, fakes {tuple(shape)}")
-            if len(real) > m.count:
+            if m.real_count is not None and len(real) > m.real_count:
                 g = torch.Generator().manual_seed(REAL_SUBSET_SEED)
-                real = real[torch.randperm(len(real), generator=g)[: m.count].sort().values]
-            return ex(real)[kind.layer]
+                real = real[torch.randperm(len(real), generator=g)[: m.real_count].sort().values]
+            return net(real)[kind.layer]
 
         if fp not in self._refs:
-            # One cache entry serves e.g. fid50k_train and kid50k_train: store raw features if either needs them.
-            users = [o.kind for o in self.metrics
-                     if (KINDS[o.kind].extractor, KINDS[o.kind].layer, o.split, o.count)
-                     == (kind.extractor, kind.layer, m.split, m.count)]
-            self._refs[fp] = self.cache.get(fp, fields, extract, need_raw=any(KINDS[k].needs_raw for k in users),
-                                            need_sqrt=any(k in FID_KINDS for k in users))
+            # One cache entry serves e.g. fid50k_train and kid50k_train: store what any of them needs.
+            users = [KINDS[o.kind].real for o in self.metrics
+                     if (KINDS[o.kind].network, KINDS[o.kind].layer, o.split, o.real_count)
+                     == (kind.network, kind.layer, m.split, m.real_count)]
+            self._refs[fp] = self.cache.get(fp, fields, extract, need_raw=any("feats" in r for r in users),
+                                            need_sqrt=any("sqrt_factor" in r for r in users))
         return self._refs[fp], fields

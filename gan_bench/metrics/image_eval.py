@@ -7,8 +7,8 @@ import numpy as np
 import torch
 
 from gan_bench.data.images import to_uint8
-from gan_bench.metrics import fixed_latents
 from gan_bench.metrics.image import ImageMetrics, default_cache_dir
+from gan_bench.metrics.latents import fixed_latents
 
 
 class ImageEvaluator:

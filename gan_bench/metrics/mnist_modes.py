@@ -15,7 +15,6 @@ import hashlib
 import json
 import math
 import os
-import tempfile
 import time
 from pathlib import Path
 
@@ -23,6 +22,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from gan_bench import atomic
 from gan_bench.config import ROOT
 from gan_bench.errors import UserError
 
@@ -151,31 +151,22 @@ def train_mnist_classifier(mnist_root, out_path, epochs: int = 6, batch_size: in
                         f"{min_accuracy:.0%}: train longer with --epochs {epochs * 2}")
 
     out_path = Path(out_path)
-    out_path.parent.mkdir(parents=True, exist_ok=True)
     state = {"arch": ARCH, "state_dict": {k: v.cpu() for k, v in model.state_dict().items()}}
-    fd, tmp = tempfile.mkstemp(dir=out_path.parent, prefix=out_path.name + ".", suffix=".tmp")
-    os.close(fd)
-    torch.save(state, tmp)
+    with atomic.replacing(out_path) as tmp:  # weights first, then the manifest that vouches for them
+        torch.save(state, tmp)
+        sha = _sha256(tmp)
     manifest = {
-        "arch": ARCH, "weights": out_path.name, "sha256": _sha256(tmp), "test_accuracy": acc,
+        "arch": ARCH, "weights": out_path.name, "sha256": sha, "test_accuracy": acc,
         "n_test": len(y_test), "n_train": len(y_train), "epochs": epochs, "batch_size": batch_size,
         "lr": lr, "seed": seed, "torch": torch.__version__,
         "mnist_files_sha256": {p.name: _sha256(p) for p in train_files + test_files},   # as read: .gz or not
     }
-    os.replace(tmp, out_path)  # weights first, then the manifest that vouches for them
-    _write_json_atomic(_manifest_path(out_path), manifest)
+    atomic.write_json(_manifest_path(out_path), manifest)
     return manifest
 
 
 def _manifest_path(path: Path) -> Path:
     return Path(str(path) + ".json")
-
-
-def _write_json_atomic(path: Path, obj) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name + ".", suffix=".tmp")
-    with os.fdopen(fd, "w") as f:
-        json.dump(obj, f, indent=2)
-    os.replace(tmp, path)
 
 
 def load_mnist_classifier(path, device="cpu") -> tuple[MnistCNN, dict]:

@@ -14,6 +14,7 @@ import statistics
 from collections import Counter
 from dataclasses import dataclass, field
 
+from gan_bench.metrics import TOY_KEYS
 from gan_bench.reporting.runs import Run, SeedResult, normalize_value
 from gan_bench.reporting.stats import Estimate, MeanStd, mean_std, rate
 
@@ -26,7 +27,7 @@ DIVERGED_AS = {"success": 0.0, "failure": 1.0}
 RATE_METRICS = tuple(DIVERGED_AS)
 
 # Toy runs always report these, so an all-diverged toy group still gets its 0% success.
-TOY_METRICS = {"success", "failure", "hq", "modes"}
+TOY_METRICS = set(TOY_KEYS)
 
 
 def is_grouping_key(key: str, ignore: set[str]) -> bool:

@@ -13,9 +13,10 @@ import yaml
 from omegaconf import OmegaConf
 
 from gan_bench.errors import UserError
+from gan_bench.metrics import TOY_KEYS
 
 # Mode-coverage metrics share one fingerprint, recorded under "modes" (see the trainer's result.json).
-MODE_METRICS = {"modes", "success", "failure", "hq", "kl", "rkl", "js", "tv"}
+MODE_METRICS = set(TOY_KEYS)
 
 
 @dataclass

@@ -1,0 +1,51 @@
+"""Minibatches: shuffled epochs over the fixed training set, one order per replica from its data
+stream; the last batch of an epoch may be short, as with a DataLoader(shuffle=True). The order
+and the position in it go into checkpoints."""
+
+import torch
+
+from gan_bench.data import DataSet
+
+
+class Batches:
+    def __init__(self, data: DataSet, batch_size: int, rng_data: list[torch.Generator], device: torch.device):
+        self.x = _place(data.train, device)  # toy data and images that fit: on the device, once
+        self.to_model = _input_transform(data)
+        self.n, self.size, self.rng, self.device = len(self.x), int(batch_size), rng_data, device
+        self.perms, self.pos = None, self.n  # [K, n] orders of the current epoch; the first draw starts one
+
+    def next(self) -> torch.Tensor:
+        """A batch [K, B, ...] in model space."""
+        if self.pos >= self.n:
+            self.perms = torch.stack([torch.randperm(self.n, generator=g) for g in self.rng]).to(self.x.device)
+            self.pos = 0
+        idx = self.perms[:, self.pos:self.pos + self.size]
+        self.pos += idx.shape[1]
+        x = self.x[idx]
+        if x.device != self.device:  # a set too large for the GPU: gather from the memory map, pin, copy async
+            x = x.pin_memory().to(self.device, non_blocking=True)
+        return self.to_model(x)
+
+    def state_dict(self) -> dict:
+        return {"perms": None if self.perms is None else self.perms.cpu(), "pos": self.pos}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.perms = None if state["perms"] is None else state["perms"].to(self.x.device)
+        self.pos = state["pos"]
+
+
+def _place(x: torch.Tensor, device: torch.device) -> torch.Tensor:
+    """The whole training set on the device when it fits in a quarter of free memory; otherwise it
+    stays where it is (for image sets, the memory-mapped cache: pinning all of it could exhaust host
+    memory) and each batch is gathered, pinned and copied over."""
+    if device.type != "cuda":
+        return x
+    free, _ = torch.cuda.mem_get_info(device)
+    return x.to(device) if x.numel() * x.element_size() < free // 4 else x
+
+
+def _input_transform(data: DataSet):
+    if data.kind == "image":
+        from gan_bench.data.images import normalize
+        return normalize
+    return lambda x: x

@@ -1,0 +1,29 @@
+"""SIGTERM and SIGINT (SLURM preemption, scancel, Ctrl-C) while training: a request to stop, which
+the loop honours at the end of the step by checkpointing and raising SystemExit(128 + signal)."""
+
+import signal
+from contextlib import contextmanager
+from typing import Iterator
+
+
+class StopRequest:
+    def __init__(self):
+        self.signum: int | None = None
+
+    def __bool__(self) -> bool:
+        return self.signum is not None
+
+    def ask(self, signum, _frame=None) -> None:
+        self.signum = signum
+
+
+@contextmanager
+def stop_on_signals(signals=(signal.SIGTERM, signal.SIGINT)) -> Iterator[StopRequest]:
+    """The block's handlers for `signals` record a StopRequest; the previous handlers come back after."""
+    stop = StopRequest()
+    before = {s: signal.signal(s, stop.ask) for s in signals}
+    try:
+        yield stop
+    finally:
+        for s, h in before.items():
+            signal.signal(s, h)
