@@ -31,6 +31,7 @@ import torch
 
 from gan_bench.errors import UserError
 from gan_bench.metrics.features import as_rgb, get_extractor, no_tf32
+from gan_bench.metrics import fid as fid_mod, prdc as prdc_mod
 from gan_bench.metrics.fid import feature_stats, frechet_distance, sqrt_factor
 from gan_bench.metrics.inception_score import inception_score
 from gan_bench.metrics.kid import kernel_inception_distance
@@ -49,13 +50,15 @@ class MetricKind:
 
 
 KINDS = {
-    "fid": MetricKind("tf_inception", "2048", True, False, {}, "tfinception-pool3"),
+    "fid": MetricKind("tf_inception", "2048", True, False, {"method": fid_mod.METHOD}, "tfinception-pool3"),
     "kid": MetricKind("tf_inception", "2048", True, True,
                       {"kernel": "poly3", "subsets": 100, "max_subset": 1000, "seed": 0}, "tfinception-pool3"),
-    "prdc": MetricKind("tf_inception", "2048", True, True, {"k": 5}, "tfinception-pool3", min_count=6),
+    "prdc": MetricKind("tf_inception", "2048", True, True, {"k": 5, "method": prdc_mod.METHOD}, "tfinception-pool3",
+                       min_count=6),
     "is": MetricKind("tf_inception", "logits_unbiased", False, False, {"splits": 10}, "tfinception-logits",
                      min_count=10),
-    "fid_logits_nonstandard": MetricKind("tv_inception_logits_nonstandard", "logits", True, False, {},
+    "fid_logits_nonstandard": MetricKind("tv_inception_logits_nonstandard", "logits", True, False,
+                                         {"method": fid_mod.METHOD},
                                          "tvinception-logits-nonstandard"),
     "smnist_modes": MetricKind(None, None, False, False, {"modes": 1000, "kl": "hist||uniform, ln"},
                                "mnistcnn"),
