@@ -172,6 +172,7 @@ class ImageMetrics:
                 (e.g. "cifar10:train:md5=c58f30108f718f92721af3b95e74349a"). Hashed, never read.
     crop:       the dataset's crop/resize preset, hashed into the fingerprint.
     weights_path / tv_weights_path: TF-Inception / torchvision Inception files (default: hub cache).
+    download:   fetch a missing hub-cache weights file (hash-checked; gan_bench.metrics.weights).
     mnist_classifier_path: default <cache_dir>/../mnist_classifier.pt, i.e.
                 <paths.data>/cache/mnist_classifier.pt with the default cache_dir.
 
@@ -180,7 +181,7 @@ class ImageMetrics:
 
     def __init__(self, names: list[str], real: Reals | Mapping[str, Reals] | None, dataset_id: str, cache_dir,
                  weights_path=None, device="cpu", batch_size: int = 64, *, crop: str = "none",
-                 tv_weights_path=None, mnist_classifier_path=None):
+                 tv_weights_path=None, mnist_classifier_path=None, download: bool = False):
         self.metrics = [parse_name(n) for n in names]
         self.real = dict(real) if isinstance(real, Mapping) else {} if real is None else {"train": real}
         self.dataset_id, self.crop, self.device = dataset_id, crop, torch.device(device)
@@ -199,7 +200,7 @@ class ImageMetrics:
             ex = KINDS[m.kind].extractor
             if ex and ex not in self.extractors:
                 path = tv_weights_path if ex == "tv_inception_logits_nonstandard" else weights_path
-                self.extractors[ex] = get_extractor(ex, path, device, batch_size)
+                self.extractors[ex] = get_extractor(ex, path, device, batch_size, download=download)
         self.classifier = self.classifier_info = None
         if any(m.kind == "smnist_modes" for m in self.metrics):
             from gan_bench.metrics.mnist_modes import load_mnist_classifier
