@@ -29,8 +29,9 @@ def stub_networks(monkeypatch):
 
 
 def test_fingerprints_are_those_of_earlier_versions(tmp_path, monkeypatch):
-    # Written down from gan-bench b8ff1fd (before the metric table): a change here splits every
-    # report between old and new runs, so it must be deliberate (a new protocol, a new tag).
+    # Written down from gan-bench b8ff1fd (before the metric table), except FID and PRDC, whose
+    # computation issue 11 changed on purpose (tests/test_metric_fingerprints.py): a change here
+    # splits every report between old and new runs, so it must be deliberate.
     stub_networks(monkeypatch)
     g = torch.Generator().manual_seed(1)
     real = torch.randint(0, 256, (9, 3, 8, 8), generator=g, dtype=torch.uint8)
@@ -38,13 +39,13 @@ def test_fingerprints_are_those_of_earlier_versions(tmp_path, monkeypatch):
     im = ImageMetrics(["fid7_train", "kid7_train", "prdc7_train", "is20", "fid_logits_nonstandard6_test"],
                       {"train": real, "test": real[:6]}, "toy-images:v1", tmp_path, batch_size=6)
     im(lambda k: fake[:k])
-    prdc = "tfinception-pool3-ebee5bccf3348133"
+    prdc = "tfinception-pool3-b4c3900004a839a6"
     assert im.fingerprints == {
-        "fid7_train": "tfinception-pool3-48454b07d7a7e670", "kid7_train": "tfinception-pool3-dd32f041bf960dd8",
+        "fid7_train": "tfinception-pool3-1aea366e07b8c62e", "kid7_train": "tfinception-pool3-dd32f041bf960dd8",
         "prdc7_train_precision": prdc, "prdc7_train_recall": prdc, "prdc7_train_density": prdc,
         "prdc7_train_coverage": prdc, "is20": "tfinception-logits-ac73e7ef11b94c69",
         "is20_std": "tfinception-logits-ac73e7ef11b94c69",
-        "fid_logits_nonstandard6_test": "tvinception-logits-nonstandard-69d54551df8bf992"}
+        "fid_logits_nonstandard6_test": "tvinception-logits-nonstandard-f09ac7f8ff49909a"}
     assert im.cache.log == [("ref-tfinception-pool3-28a3a65a480f911c", "miss"),
                             ("ref-tvinception-logits-nonstandard-a7e9e77dadbb97fe", "miss")]
     assert {p.name for p in tmp_path.iterdir()} == {  # fid needs mu/sigma, kid and prdc the raw features

@@ -1,4 +1,4 @@
-"""Feature extractors for the image metrics, loaded only from local weights files.
+"""Feature extractors for the image metrics.
 
 Two networks, each named by what it computes so the name can go into fingerprints:
 
@@ -9,73 +9,27 @@ Two networks, each named by what it computes so the name can go into fingerprint
   1000-d logits as features, the preprocessing of the (alpha_D, alpha_G)-GAN papers. Its numbers
   are NOT comparable with standard FID; the name says so wherever it appears.
 
-Weights are never downloaded here: a missing file is a UserError naming the file, its checksum
-and where to put it. Both file names end in 8 hex digits; by torch hub's naming convention they
-are the first digits of the file's SHA-256 (torchvision enforces this with check_hash=True; for
-the torch-fidelity file gan-bench applies the same check itself).
+Weights files (gan_bench.metrics.weights) come from torch hub's cache, a path the user gives, or
+a hash-checked download into that cache on first use (eval.download, on by default in runs).
 """
 
 import contextlib
-import hashlib
-import os
+import time
 import warnings
-from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 
 from gan_bench.data.images import to_uint8  # noqa: F401  (the one quantization of fakes, re-exported)
 from gan_bench.errors import UserError
-
-
-@dataclass(frozen=True)
-class WeightsFile:
-    label: str
-    filename: str
-    url: str
-    sha256_prefix: str
-    config_key: str   # where a user points gan-bench at the file instead of the hub cache
-
-
-TF_INCEPTION = WeightsFile(
-    "TF-Inception (torch-fidelity)", "weights-inception-2015-12-05-6726825d.pth",
-    "https://github.com/toshas/torch-fidelity/releases/download/v0.2.0/weights-inception-2015-12-05-6726825d.pth",
-    "6726825d", "eval.inception_weights")
-TV_INCEPTION = WeightsFile(
-    "torchvision Inception-v3", "inception_v3_google-0cc3c7bd.pth",
-    "https://download.pytorch.org/models/inception_v3_google-0cc3c7bd.pth",
-    "0cc3c7bd", "eval.torchvision_inception_weights")
-
-
-def hub_checkpoint_dir() -> Path:
-    """torch hub's standard cache ($TORCH_HOME/hub/checkpoints, default ~/.cache/torch/hub/...)."""
-    return Path(torch.hub.get_dir()) / "checkpoints"
-
-
-def resolve_weights(spec: WeightsFile, path=None) -> Path:
-    """The local weights file: `path` if given, else the hub cache. Never downloads."""
-    p = Path(path).expanduser() if path else hub_checkpoint_dir() / spec.filename
-    if not p.is_file():
-        raise UserError(
-            f"missing {spec.label} weights {p} (SHA-256 begins {spec.sha256_prefix}): "
-            f"download {spec.url} into {hub_checkpoint_dir()}/ or set {spec.config_key}=/path/to/{spec.filename}")
-    return p
-
-
-_SHA_CACHE: dict = {}
-
-
-def file_sha256(path: Path) -> str:
-    """SHA-256 of a file, memoized per (path, size, mtime) since weights are ~100 MB."""
-    st = os.stat(path)
-    key = (str(Path(path).resolve()), st.st_size, st.st_mtime_ns)
-    if key not in _SHA_CACHE:
-        h = hashlib.sha256()
-        with open(path, "rb") as f:
-            for block in iter(lambda: f.read(1 << 20), b""):
-                h.update(block)
-        _SHA_CACHE[key] = h.hexdigest()
-    return _SHA_CACHE[key]
+from gan_bench.metrics.weights import (  # noqa: F401
+    TF_INCEPTION,
+    TV_INCEPTION,
+    WeightsFile,
+    file_sha256,
+    hub_checkpoint_dir,
+    resolve_weights,
+)
 
 
 def check_weights(spec: WeightsFile, path: Path) -> str:
@@ -140,6 +94,23 @@ class Extractor:
                     out[k].append(f.float().cpu())
                 self.images_seen += len(batch)
         return {k: torch.cat(v) for k, v in out.items()}
+
+    @torch.inference_mode()
+    def seconds_per_image(self, shape: tuple, n: int | None = None) -> float:
+        """Measured: one batch of n uint8 images of `shape` [C, H, W] after one warm-up pass
+        (n = 2 on the CPU, a full batch on a GPU, where small batches are launch-bound). Not
+        counted in images_seen."""
+        n = n or (self.batch_size if self.device.type == "cuda" else 2)
+        x = torch.zeros((n, *shape), dtype=torch.uint8, device=self.device)
+        with no_tf32():
+            for _ in range(2):  # the first pass warms up (allocation, cuDNN autotuning)
+                if self.device.type == "cuda":
+                    torch.cuda.synchronize(self.device)
+                t0 = time.perf_counter()
+                self._forward(as_rgb(x))
+                if self.device.type == "cuda":
+                    torch.cuda.synchronize(self.device)
+        return (time.perf_counter() - t0) / n
 
 
 class TFInception(Extractor):
@@ -213,14 +184,16 @@ class TVInceptionLogits(Extractor):
 
 
 EXTRACTORS = {"tf_inception": TFInception, "tv_inception_logits_nonstandard": TVInceptionLogits}
+WEIGHTS = {"tf_inception": TF_INCEPTION, "tv_inception_logits_nonstandard": TV_INCEPTION}
 _LOADED: dict = {}
 
 
-def get_extractor(name: str, weights_path=None, device="cpu", batch_size: int = 64) -> Extractor:
-    """Build (or reuse: one process evaluates many times) an extractor by registry name."""
+def get_extractor(name: str, weights_path=None, device="cpu", batch_size: int = 64,
+                  download: bool = False) -> Extractor:
+    """Build (or reuse: one process evaluates many times) an extractor by registry name.
+    download: fetch a missing hub-cache weights file first (see gan_bench.metrics.weights)."""
     cls = EXTRACTORS[name]
-    spec = TF_INCEPTION if cls is TFInception else TV_INCEPTION
-    path = resolve_weights(spec, weights_path)
+    path = resolve_weights(WEIGHTS[name], weights_path, download)
     key = (name, str(path.resolve()), file_sha256(path), str(torch.device(device)))
     if key not in _LOADED:
         _LOADED[key] = cls(path, device, batch_size)

@@ -34,6 +34,7 @@ import torch
 
 from gan_bench import atomic
 from gan_bench.errors import UserError
+from gan_bench.metrics import fid as fid_mod, prdc as prdc_mod
 from gan_bench.metrics.features import as_rgb, get_extractor, no_tf32
 from gan_bench.metrics.fid import feature_stats, frechet_distance, sqrt_factor
 from gan_bench.metrics.inception_score import inception_score
@@ -56,7 +57,7 @@ class Network:
 
 def _inception(name: str, weights_key: str):
     def load(opts: dict) -> Network:
-        ex = get_extractor(name, opts[weights_key], opts["device"], opts["batch_size"])
+        ex = get_extractor(name, opts[weights_key], opts["device"], opts["batch_size"], download=opts["download"])
         return Network(ex, ex.layers, lambda layer: {"extractor": dict(ex.protocol, layer=layer)})
     return load
 
@@ -136,13 +137,15 @@ class MetricKind:
 
 
 KINDS = {
-    "fid": MetricKind(fid, "tf_inception", "2048", STATS, {}, "tfinception-pool3"),
+    "fid": MetricKind(fid, "tf_inception", "2048", STATS, {"method": fid_mod.METHOD}, "tfinception-pool3"),
     "kid": MetricKind(kid, "tf_inception", "2048", RAW,
                       {"kernel": "poly3", "subsets": 100, "max_subset": 1000, "seed": 0}, "tfinception-pool3"),
-    "prdc": MetricKind(prdc_metrics, "tf_inception", "2048", RAW, {"k": 5}, "tfinception-pool3", min_count=6),
+    "prdc": MetricKind(prdc_metrics, "tf_inception", "2048", RAW, {"k": 5, "method": prdc_mod.METHOD},
+                       "tfinception-pool3", min_count=6),
     "is": MetricKind(inception_score_metrics, "tf_inception", "logits_unbiased", (), {"splits": 10},
                      "tfinception-logits", min_count=10),
-    "fid_logits_nonstandard": MetricKind(fid, "tv_inception_logits_nonstandard", "logits", STATS, {},
+    "fid_logits_nonstandard": MetricKind(fid, "tv_inception_logits_nonstandard", "logits", STATS,
+                                         {"method": fid_mod.METHOD},
                                          "tvinception-logits-nonstandard"),
     "smnist_modes": MetricKind(stacked_mnist_modes, "mnist_classifier", "labels", (),
                                {"modes": 1000, "kl": "hist||uniform, ln"}, "mnistcnn"),
@@ -249,6 +252,7 @@ class ImageMetrics:
                 (e.g. "cifar10:train:md5=c58f30108f718f92721af3b95e74349a"). Hashed, never read.
     crop:       the dataset's crop/resize preset, hashed into the fingerprint.
     weights_path / tv_weights_path: TF-Inception / torchvision Inception files (default: hub cache).
+    download:   fetch a missing hub-cache weights file (hash-checked; gan_bench.metrics.weights).
     mnist_classifier_path: default <cache_dir>/../mnist_classifier.pt, i.e.
                 <paths.data>/cache/mnist_classifier.pt with the default cache_dir.
 
@@ -257,7 +261,7 @@ class ImageMetrics:
 
     def __init__(self, names: list[str], real: Reals | Mapping[str, Reals] | None, dataset_id: str, cache_dir,
                  weights_path=None, device="cpu", batch_size: int = 64, *, crop: str = "none",
-                 tv_weights_path=None, mnist_classifier_path=None):
+                 tv_weights_path=None, mnist_classifier_path=None, download: bool = False):
         self.metrics = [parse_name(n) for n in names]
         self.real = dict(real) if isinstance(real, Mapping) else {} if real is None else {"train": real}
         self.dataset_id, self.crop, self.device = dataset_id, crop, torch.device(device)
@@ -272,7 +276,8 @@ class ImageMetrics:
                 raise UserError(f"metric {m.name} needs the '{m.split}' split of {dataset_id}, which was not "
                                 f"given (have: {', '.join(self.real) or 'none'}): pass it, or drop the metric")
         opts = {"weights_path": weights_path, "tv_weights_path": tv_weights_path, "device": device,
-                "batch_size": batch_size, "cache_dir": cache_dir, "mnist_classifier_path": mnist_classifier_path}
+                "batch_size": batch_size, "cache_dir": cache_dir, "mnist_classifier_path": mnist_classifier_path,
+                "download": download}
         self.networks: dict[str, Network] = {}
         for m in self.metrics:
             name = KINDS[m.kind].network

@@ -7,6 +7,7 @@ import numpy as np
 import torch
 
 from gan_bench.data.images import to_uint8
+from gan_bench.metrics.cost import note_eval_cost
 from gan_bench.metrics.image import ImageMetrics, default_cache_dir
 from gan_bench.metrics.latents import fixed_latents
 
@@ -25,8 +26,9 @@ class ImageEvaluator:
         make = lambda names: ImageMetrics(
             list(names), self._reals(data), dataset_id, default_cache_dir(cfg.paths.data),
             weights_path=ev.inception_weights, device=device, crop=str(data.info.get("crop") or "none"),
-            tv_weights_path=ev.torchvision_inception_weights) if names else None
+            tv_weights_path=ev.torchvision_inception_weights, download=ev.get("download", True)) if names else None
         self.cheap, self.full = make(ev.metrics), make(ev.final_metrics)
+        note_eval_cost(cfg, data, self.cheap, self.full)  # one line at start when evaluations are long
         n = max([m.num_fakes for m in (self.cheap, self.full) if m is not None] + [self.grid])
         self.z = fixed_latents(n, int(cfg.model.latent_dim), int(ev.latent_seed))
         self.fingerprints: dict[str, str] = {}

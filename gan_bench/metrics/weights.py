@@ -1,0 +1,147 @@
+"""The Inception weights files: where they come from, where they live, how they are checked, and
+their download on first use (as torch-fidelity, pytorch-fid and clean-fid do).
+
+Files live in torch hub's checkpoint cache, `torch.hub.get_dir()/checkpoints` (~/.cache/torch/hub/
+checkpoints, or $TORCH_HOME/hub/checkpoints), under the names torch-fidelity and torchvision use,
+so a file either library already fetched is found and used as is.
+
+Checksums: the 8 hex digits that end each name are, by torch hub's convention, the first digits of
+the file's SHA-256; that prefix is all the maintained libraries publish (torch-fidelity 0.4 and
+pytorch-fid load the file unchecked, torchvision checks the prefix with check_hash=True). gan-bench
+checks the prefix on every download and every load, and records the full SHA-256 of the file it
+used in every fingerprint.
+
+A download goes to a temporary file in the destination directory and is os.replace'd into place
+only once its hash matches, so a killed run, a truncated transfer or a wrong file never leaves
+anything under the real name. If every source fails (an offline node), the run stops before
+training with one line that says what to do.
+"""
+
+import hashlib
+import http.client
+import logging
+import os
+import tempfile
+import urllib.parse
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from gan_bench.errors import UserError
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class WeightsFile:
+    label: str
+    filename: str
+    urls: tuple          # tried in order; each one's bytes are checked against sha256_prefix
+    sha256_prefix: str
+    config_key: str      # where a user points gan-bench at the file instead of the hub cache
+
+    @property
+    def url(self) -> str:
+        return self.urls[0]
+
+
+# torch-fidelity 0.4 feature_extractor_inceptionv3.URL_INCEPTION_V3; the same TF-Inception
+# 2015-12-05 port is pytorch-fid's FID_WEIGHTS_URL under the same hash suffix (tried second: it is
+# accepted only if its bytes pass the same check).
+TF_INCEPTION = WeightsFile(
+    "TF-Inception (torch-fidelity)", "weights-inception-2015-12-05-6726825d.pth",
+    ("https://github.com/toshas/torch-fidelity/releases/download/v0.2.0/weights-inception-2015-12-05-6726825d.pth",
+     "https://github.com/mseitzer/pytorch-fid/releases/download/fid_weights/pt_inception-2015-12-05-6726825d.pth"),
+    "6726825d", "eval.inception_weights")
+# torchvision.models.Inception_V3_Weights.IMAGENET1K_V1.url
+TV_INCEPTION = WeightsFile(
+    "torchvision Inception-v3", "inception_v3_google-0cc3c7bd.pth",
+    ("https://download.pytorch.org/models/inception_v3_google-0cc3c7bd.pth",),
+    "0cc3c7bd", "eval.torchvision_inception_weights")
+
+TIMEOUT_S = 30  # per connection attempt and per read: an offline node fails fast, a slow link does not
+
+
+def hub_checkpoint_dir() -> Path:
+    """torch hub's standard cache ($TORCH_HOME/hub/checkpoints, default ~/.cache/torch/hub/...)."""
+    return Path(torch.hub.get_dir()) / "checkpoints"
+
+
+def _without_it() -> str:
+    return "or train without image metrics: eval.metrics=[] eval.final_metrics=[]"
+
+
+def resolve_weights(spec: WeightsFile, path=None, download: bool = False) -> Path:
+    """The local weights file: `path` if given (never downloaded: the user chose it), else the hub
+    cache, downloaded there first if missing and `download`."""
+    if path:
+        p = Path(path).expanduser()
+        if not p.is_file():
+            raise UserError(f"missing {spec.label} weights {p} (set by {spec.config_key}): put {spec.filename} "
+                            f"there (from {spec.url}), or drop {spec.config_key} to use {hub_checkpoint_dir()}/, "
+                            f"{_without_it()}")
+        return p
+    p = hub_checkpoint_dir() / spec.filename
+    if p.is_file():
+        return p
+    if not download:
+        raise UserError(f"missing {spec.label} weights {p} (SHA-256 begins {spec.sha256_prefix}): download "
+                        f"{spec.url} into {p.parent}/ (or let gan-bench do it: eval.download=true), "
+                        f"or set {spec.config_key}=PATH, {_without_it()}")
+    return fetch(spec, p)
+
+
+def fetch(spec: WeightsFile, dest: Path, timeout: float = TIMEOUT_S) -> Path:
+    """Download spec into dest, trying spec.urls in order; UserError (one line) if none works."""
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    errors = []
+    for url in spec.urls:
+        log.warning("downloading %s weights %s from %s into %s/", spec.label, spec.filename, url, dest.parent)
+        try:
+            sha = _download(url, dest, spec.sha256_prefix, timeout)
+            log.warning("downloaded %s (SHA-256 %s)", dest, sha)
+            return dest
+        except (OSError, ValueError, http.client.HTTPException) as e:  # offline, refused, timeout, HTTP, hash
+            errors.append(f"{urllib.parse.urlsplit(url).netloc}: {getattr(e, 'reason', None) or e}")
+    raise UserError(f"could not download {spec.label} weights {spec.filename} ({'; '.join(errors)}): put the "
+                    f"file from {spec.url} into {dest.parent}/ (SHA-256 begins {spec.sha256_prefix}), or set "
+                    f"{spec.config_key}=PATH, {_without_it()}")
+
+
+def _download(url: str, dest: Path, sha256_prefix: str, timeout: float) -> str:
+    """Stream url into a temporary file beside dest, hashing as it goes; os.replace it onto dest
+    only if the SHA-256 begins with sha256_prefix. Nothing is left behind on any failure."""
+    fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=dest.name + ".", suffix=".part")
+    try:
+        h = hashlib.sha256()
+        req = urllib.request.Request(url, headers={"User-Agent": "gan-bench"})
+        with os.fdopen(fd, "wb") as f, urllib.request.urlopen(req, timeout=timeout) as resp:
+            for block in iter(lambda: resp.read(1 << 20), b""):
+                h.update(block)
+                f.write(block)
+        sha = h.hexdigest()
+        if not sha.startswith(sha256_prefix):
+            raise ValueError(f"SHA-256 {sha[:16]}... does not begin with {sha256_prefix}")
+        os.replace(tmp, dest)
+        return sha
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+_SHA_CACHE: dict = {}
+
+
+def file_sha256(path: Path) -> str:
+    """SHA-256 of a file, memoized per (path, size, mtime) since weights are ~100 MB."""
+    st = os.stat(path)
+    key = (str(Path(path).resolve()), st.st_size, st.st_mtime_ns)
+    if key not in _SHA_CACHE:
+        h = hashlib.sha256()
+        with open(path, "rb") as f:
+            for block in iter(lambda: f.read(1 << 20), b""):
+                h.update(block)
+        _SHA_CACHE[key] = h.hexdigest()
+    return _SHA_CACHE[key]
