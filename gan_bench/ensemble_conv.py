@@ -79,7 +79,7 @@ class ConvReplicas(nn.Module):
         with torch.no_grad():
             for k, t in own.items():
                 vals = [s[k] for s in states]
-                if _is_shared(t) and any(v != vals[0] for v in vals):
+                if _is_shared(t) and not t.is_meta and any(v != vals[0] for v in vals):
                     raise ValueError(f"{k} differs between the replicas: they must count the same forwards")
                 t.copy_(vals[0] if _is_shared(t) else torch.cat(vals))
 
