@@ -50,7 +50,7 @@ def test_bench_conv_ensemble(capsys, model, extra):
 
 
 def test_bench_conv_ensemble_skips_what_does_not_fit(capsys, monkeypatch):
-    monkeypatch.setattr("gan_bench.memory.available_bytes", lambda device: 2 ** 20)  # 1 MiB free
+    monkeypatch.setattr("gan_bench.memory.available_bytes", lambda device: 4 * 2 ** 20)  # 4 MiB free
     out = run(capsys, "ensemble", "--model", "isit23_smnist", "--k", "1", "100", "--steps", "2", "--repeats", "1",
               "--batch", "4", "--impl", "grouped")
     assert 1 <= out["largest_k_that_fits"] < 100
