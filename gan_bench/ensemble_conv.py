@@ -138,6 +138,7 @@ class VmapConv(ConvReplicas):
         # The plain layers on the meta device, called functionally with replica i's tensors. Held
         # outside the registered modules: in no state dict, no .to(), no .parameters().
         self.__dict__["_layers"] = copy.deepcopy(nets[0].net).to("meta")
+        self.layer_keys = [list(m.state_dict()) for m in nets[0].net]  # "weight", "running_mean", ...
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         from torch.func import functional_call, vmap
@@ -156,8 +157,8 @@ class VmapConv(ConvReplicas):
         def one(own: dict, h: torch.Tensor) -> torch.Tensor:
             own = {**own, **shared}
             h = h[:, :, None, None] if self.is_generator else h
-            for j, layer in enumerate(layers):
-                local = {n: own[f"net.{j}.{n}"] for n in layer.state_dict()}
+            for j, (layer, keys) in enumerate(zip(layers, self.layer_keys)):
+                local = {n: own[f"net.{j}.{n}"] for n in keys}
                 if cast is not None and isinstance(layer, nn.BatchNorm2d):
                     # autocast's mixed-dtype BatchNorm (low-precision input, fp32 parameters and
                     # statistics), which vmap's batch rule refuses: fp32 math, low-precision output.
