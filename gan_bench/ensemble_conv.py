@@ -5,21 +5,21 @@ every layer K times as wide, so its state dict has the plain network's keys, and
 K replicas' tensors concatenated along dim 0: replica i of a tensor t is t.unflatten(0, (K, -1))[i]
 (conv weights [K*out, in, k, k] / transposed [K*in, out, k, k], BN vectors and biases [K*C]). The
 one exception is BatchNorm's num_batches_tracked, a scalar shared by all replicas, which count the
-same training forwards. This is exactly the weight layout of a grouped convolution with groups=K,
-dim 0 of every parameter is K blocks of replicas (as it is for BatchedMLP's [K, ...] weights), and
+same training forwards. This is exactly the weight layout of a grouped convolution with groups=K;
+dim 0 of every parameter is K blocks of replicas (as it is for BatchedMLP's [K, ...] weights); and
 4-D weights take `.to(memory_format=torch.channels_last)` like the plain network's. Both
 implementations read the same state dict, so a checkpoint of one resumes under the other.
 
 - GroupedConv: [K, B, C, H, W] -> [B, K*C, H, W]; Conv2d / ConvTranspose2d with groups=K;
   BatchNorm2d over K*C channels, which is per-replica batch statistics and running buffers.
 - VmapConv: torch.func.vmap over the replica dim of the plain network's layers, each called by
-  functional_call on replica i's views of the tensors. BatchNorm's running-stat update runs in place on the batched views, so it
-  writes each replica's rows of the shared buffers; the shared counter is passed unbatched, so its
-  in-place +1 runs once per forward, as for a single network. Autocast does not reach the ops
-  inside torch.func.vmap (torch 2.14: they run in their inputs' dtype), so under an active
-  autocast VmapConv casts what autocast would, the input and the conv weights and biases, to the
-  autocast dtype, and runs BatchNorm as autocast's mixed-dtype one (fp32 parameters, statistics
-  and math, low-precision output).
+  functional_call on replica i's views of the tensors. BatchNorm's running-stat update runs in
+  place on the batched views, so it writes each replica's rows of the shared buffers; the shared
+  counter is passed unbatched, so its in-place +1 runs once per forward, as for a single network.
+  Autocast does not reach the ops inside torch.func.vmap (torch 2.14: they run in their inputs'
+  dtype), so under an active autocast VmapConv casts what autocast would, the input and the conv
+  weights and biases, to the autocast dtype, and runs BatchNorm as autocast's mixed-dtype one
+  (fp32 parameters, statistics and math, low-precision output).
 
 Inputs [K, B, ...] -> outputs [K, B, ...], discriminator logits [K, B], the trainer's ensemble
 interface (gan_bench.ensemble). Replicas never mix: each replica's forward, its gradients and its

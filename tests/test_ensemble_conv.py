@@ -122,9 +122,9 @@ def test_gradients_match_single_networks(impl, res, layout):
         assert_grads_equal(D, i, d)
 
 
-def gan_steps(G, D, data_gens, z_gens, steps, res, batch, dtype):
+def gan_steps(G, D, data_gens, z_gens, steps, res, batch, dtype, penalty=None, penalty_gens=None):
     """`steps` deterministic non-saturating GAN steps (D step, then G step on the same fakes) with
-    the trainer's fused Adam; data and latents per replica from its own generator."""
+    the trainer's fused Adam; data, latents and penalty draws per replica from its own generators."""
     opt_g = torch.optim.Adam(G.parameters(), lr=2e-4, betas=(0.5, 0.999), fused=True)
     opt_d = torch.optim.Adam(D.parameters(), lr=2e-4, betas=(0.5, 0.999), fused=True)
     for _ in range(steps):
@@ -132,6 +132,8 @@ def gan_steps(G, D, data_gens, z_gens, steps, res, batch, dtype):
         z = torch.stack([torch.randn(batch, Z, generator=g, dtype=dtype) for g in z_gens])
         fake = G(z)
         d_loss = (F.softplus(-D(real)).mean(-1) + F.softplus(D(fake.detach())).mean(-1)).sum()
+        if penalty is not None:
+            d_loss = d_loss + penalty(D, real, fake.detach(), penalty_gens, batch_dims=2)
         opt_d.zero_grad(set_to_none=True)
         d_loss.backward()
         opt_d.step()
@@ -168,6 +170,25 @@ def test_twenty_adam_steps_match_single_runs(impl, res, layout, width, batch, dt
         for ens, net in ((G, g), (D, d)):  # every parameter and BN buffer, num_batches_tracked included
             assert_replica_equals(ens, i, net, rtol=1e-4, what="after 20 steps")
     assert int(G.state_dict()["net.1.num_batches_tracked"]) == 20
+
+
+@pytest.mark.parametrize("penalty", [GradientPenalty(), R1Penalty()], ids=["gp", "r1"])
+@pytest.mark.parametrize("impl", IMPLS)
+def test_twenty_steps_with_a_penalty_match_single_runs(impl, penalty):
+    # float64 (see STEP_CASES): in fp32 the gp trajectory of a single run is itself that sensitive.
+    build_g, build_d = makers(28, "isit23_smnist")
+    G, D = build_replicas(build_g, build_d, [SEED + i for i in range(K)], impl)
+    G, D = G.double(), D.double()
+    gens = lambda stream: [torch.Generator().manual_seed(1000 * stream + SEED + i) for i in range(K)]
+    gan_steps(G, D, gens(1), gens(2), 20, 28, B, torch.float64, penalty, gens(3))
+    data, latents, draws = gens(1), gens(2), gens(3)
+    for i in range(K):
+        torch.manual_seed(SEED + i)
+        g, d = build_g().double(), build_d().double()
+        gan_steps(_Wrap(g), _Wrap(d), data[i:i + 1], latents[i:i + 1], 20, 28, B, torch.float64, penalty,
+                  draws[i:i + 1])
+        assert_replica_equals(G, i, g, rtol=1e-4, what="G")
+        assert_replica_equals(D, i, d, rtol=1e-4, what="D")
 
 
 class _Wrap(torch.nn.Module):
