@@ -99,9 +99,9 @@ def bench_ring(args) -> dict:
 
 def bench_ensemble(args) -> dict:
     """Model-steps/s of K replicas in one batched run against K sequential single runs, i.e. the
-    K = 1 trainer's steps/s (the ring MLPs; `--model` a DCGAN: bench_conv_ensemble). The claim is the steady-state rate the trainer itself logs
-    (speed/steps_per_s, median over the log ticks after the first): what a paper-length run pays
-    per step. Start-up, the first (warm-up) interval, the final evaluation and the final checkpoint
+    K = 1 trainer's steps/s, for the ring MLPs (`--model` a DCGAN: bench_conv_ensemble). The claim
+    is the steady-state rate the trainer itself logs (speed/steps_per_s, median over the log ticks
+    after the first): what a paper-length run pays per step. Start-up, the first (warm-up) interval, the final evaluation and the final checkpoint
     (1.4 GB of weights and Adam state at K = 200) are left out of it; the whole-run rate, which
     includes them, is printed beside it."""
     if args.model != "mlp":

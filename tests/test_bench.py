@@ -36,9 +36,11 @@ def test_bench_features(capsys):
     assert out["features_per_s"] > 0
 
 
-@pytest.mark.parametrize("model,extra", [("isit23_smnist", []),
-                                         ("dcgan", ["--resolution", "32", "model.generator.ngf=4", "model.discriminator.ndf=4"]),
-                                         ("dcgan", ["--resolution", "64", "model.generator.ngf=4", "model.discriminator.ndf=4"])],
+NARROW = ["model.generator.ngf=4", "model.discriminator.ndf=4"]
+
+
+@pytest.mark.parametrize("model,extra", [("isit23_smnist", []), ("dcgan", ["--resolution", "32", *NARROW]),
+                                         ("dcgan", ["--resolution", "64", *NARROW])],
                          ids=["isit23_smnist", "dcgan32", "dcgan64"])
 def test_bench_conv_ensemble(capsys, model, extra):
     out = run(capsys, "ensemble", "--model", model, "--k", "1", "2", "--steps", "4", "--repeats", "1",

@@ -170,7 +170,8 @@ def test_bad_input_is_one_line(tmp_path, capsys):
     assert "corrupt" in one_error_line(capsys, "export", run, "--out", out)
     (run / "checkpoints" / "last.pt").unlink()
     assert "no checkpoints/last.pt" in one_error_line(capsys, "export", run, "--out", out)
-    assert "no .hydra/config.yaml" in one_error_line(capsys, "sample", tmp_path / "nowhere", "--out", tmp_path / "s.png")
+    nowhere = tmp_path / "nowhere"
+    assert "no .hydra/config.yaml" in one_error_line(capsys, "sample", nowhere, "--out", tmp_path / "s.png")
     assert not out.exists()
 
 

@@ -11,7 +11,8 @@ from gan_bench.models.dcgan import Discriminator, Generator
 from gan_bench.models.mlp import MLP
 
 Z = 16
-smnist = (lambda: Generator(Z, 28, 3, 8, layout="isit23_smnist"), lambda: Discriminator(28, 3, 8, layout="isit23_smnist"))
+smnist = (lambda: Generator(Z, 28, 3, 8, layout="isit23_smnist"),
+          lambda: Discriminator(28, 3, 8, layout="isit23_smnist"))
 
 
 def test_state_is_four_copies_of_the_parameters_and_one_more_of_g_with_ema():
