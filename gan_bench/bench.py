@@ -1,6 +1,7 @@
-"""`gan-bench bench ring`: the trainer against a plain PyTorch loop of the same networks, batch and
-objective, in one process, as one JSON line. Ratios, not absolute times, are the claim: both sides
-share the machine's noise. Each side runs `--repeats` times, alternating; the best time counts."""
+"""`gan-bench bench ring|ensemble|dcgan|features`: the trainer against a plain PyTorch loop of the
+same networks, batch and objective (or K replicas against K single runs), in one process, as one
+JSON line. Ratios, not absolute times, are the claim: both sides share the machine's noise. Each
+side runs `--repeats` times; the best time counts."""
 
 import argparse
 import json
@@ -98,16 +99,18 @@ def bench_ring(args) -> dict:
 
 def bench_ensemble(args) -> dict:
     """Model-steps/s of K replicas in one batched run against K sequential single runs, i.e. the
-    K = 1 trainer's steps/s. The claim is the steady-state rate the trainer itself logs
-    (speed/steps_per_s, median over the log ticks after the first): what a paper-length run pays
-    per step. Start-up, the first (warm-up) interval, the final evaluation and the final checkpoint
-    (1.4 GB of weights and Adam state at K = 200) are left out of it; the whole-run rate, which
-    includes them, is printed beside it."""
+    K = 1 trainer's steps/s, for the ring MLPs (`--model` a DCGAN: bench_conv_ensemble). The claim
+    is the steady-state rate the trainer itself logs (speed/steps_per_s, median over the log ticks
+    after the first): what a paper-length run pays per step. Start-up, the first (warm-up)
+    interval, the final evaluation and the final checkpoint (1.4 GB of weights and Adam state at
+    K = 200) are left out of it; the whole-run rate, which includes them, is printed beside it."""
+    if args.model != "mlp":
+        return bench_conv_ensemble(args)
     base = ["dataset=ring", "model=mlp", "loss=bce", "train.device=" + args.device,
             "eval.n_samples=1000"] + args.override
     out = {"bench": "ensemble", "device": args.device, "threads": torch.get_num_threads(), "runs": []}
     single = None
-    for k in args.k:
+    for k in args.k or [1, 16, 64, 200]:
         n = max(8, args.steps // k) if args.device == "cpu" else args.steps
         every = max(2, n // 4)  # four log ticks: one warm-up, three measured
         rates, walls = [], []
@@ -122,6 +125,86 @@ def bench_ensemble(args) -> dict:
                             "whole_run_model_steps_per_s": round(k * n / min(walls), 1),
                             "speedup_vs_sequential": round(model_steps / single, 2) if single else None})
     return out
+
+
+def bench_conv_ensemble(args) -> dict:
+    """DCGAN seed ensembles, one JSON line: model-steps/s of K replicas as one module, for each
+    implementation (`--impl grouped vmap`, gan_bench/ensemble_conv.py), against K sequential
+    single runs, i.e. K times the rate of one plain network (impl "single", K = 1). Both sides run
+    the same step, in one process: G forward, D step on real and fake (non-saturating BCE, per-
+    replica losses summed), G step, fused Adam with the config's betas and learning rates, on a
+    fixed random batch (content does not change the cost) and fresh latents. It is the step of the
+    trainer without its data gather, logging and evaluation, until the trainer takes image
+    ensembles. On CUDA the trainer's image speed path: bf16 autocast and channels_last (and
+    torch.compile with --compile). Timed after `steps // 4` untimed warm-up steps (allocations,
+    cudnn autotuning, compilation); the best of --repeats counts. A K whose estimated memory
+    (gan_bench/memory.py) exceeds the device's is recorded as skipped, not run."""
+    from hydra.utils import instantiate
+
+    from gan_bench.ensemble import build_replicas
+    from gan_bench.memory import available_bytes, largest_ensemble, replica_bytes
+
+    res = 28 if args.model == "isit23_smnist" else args.resolution
+    cfg = compose([f"model={args.model}", "dataset=folder", f"dataset.resolution={res}",
+                   "paths.run_dir=/tmp/unused"] + args.override)
+    build_g, build_d = (lambda: instantiate(cfg.model.generator)), (lambda: instantiate(cfg.model.discriminator))
+    z_dim, channels, cuda = int(cfg.model.latent_dim), int(cfg.dataset.channels), args.device == "cuda"
+    fits = largest_ensemble(replica_bytes(build_g, build_d, z_dim, args.batch)["total"], available_bytes(args.device))
+    out = {"bench": "ensemble", "model": args.model, "resolution": res, "batch": args.batch, "device": args.device,
+           "threads": torch.get_num_threads(), "loop": "module step", "amp": cuda, "channels_last": cuda,
+           "compile": args.compile, "largest_k_that_fits": fits, "runs": []}
+    ks = [k for k in args.k or [1, 16, 64, 100] if k > 1]
+    single = None
+    for impl, k in [("single", 1)] + [(impl, k) for impl in args.impl for k in ks]:
+        run = {"impl": impl, "K": k}
+        if fits is not None and k > fits:
+            out["runs"].append({**run, "skipped": f"needs more memory than {args.device} has free (largest K {fits})"})
+            continue
+        n = max(8, args.steps // k) if args.device == "cpu" else args.steps
+        G, D = build_replicas(build_g, build_d, list(range(k)), None if impl == "single" else impl)
+        seconds = min(_conv_steps(G, D, cfg, k, args.batch, (channels, res, res), n, args) for _ in range(args.repeats))
+        rate = k * n / seconds
+        single = rate if impl == "single" else single
+        out["runs"].append({**run, "steps": n, "model_steps_per_s": round(rate, 1),
+                            "speedup_vs_sequential": round(rate / single, 2)})
+        del G, D
+        if cuda:
+            torch.cuda.empty_cache()
+    return out
+
+
+def _conv_steps(G, D, cfg, K, batch, image_shape, steps, args) -> float:
+    """Seconds for `steps` GAN steps of an ensemble module after steps // 4 untimed ones."""
+    dev, cuda = torch.device(args.device), args.device == "cuda"
+    fmt = torch.channels_last if cuda else torch.preserve_format
+    G, D = G.to(dev, memory_format=fmt), D.to(dev, memory_format=fmt)
+    G_run, D_run = (torch.compile(G), torch.compile(D)) if args.compile else (G, D)
+    adam = dict(betas=tuple(cfg.optim.betas), fused=True)
+    opt_g = torch.optim.Adam(G.parameters(), lr=cfg.optim.lr_g, **adam)
+    opt_d = torch.optim.Adam(D.parameters(), lr=cfg.optim.lr_d, **adam)
+    autocast = torch.autocast(dev.type, dtype=torch.bfloat16, enabled=cuda)
+    real = torch.rand(K, batch, *image_shape, device=dev) * 2 - 1
+    warmup = max(2, steps // 4)
+    for i in range(warmup + steps):
+        if i == warmup:
+            _sync(args.device)
+            t0 = time.perf_counter()
+        with autocast:
+            fake = G_run(torch.randn(K, batch, int(cfg.model.latent_dim), device=dev))
+            d_real, d_fake = D_run(real).float(), D_run(fake.detach()).float()
+        d_loss = (F.softplus(-d_real).mean(-1) + F.softplus(d_fake).mean(-1)).sum()
+        opt_d.zero_grad(set_to_none=True)
+        d_loss.backward()
+        opt_d.step()
+        D.requires_grad_(False)
+        with autocast:
+            g_loss = F.softplus(-D_run(fake).float()).mean(-1).sum()
+        opt_g.zero_grad(set_to_none=True)
+        g_loss.backward()
+        opt_g.step()
+        D.requires_grad_(True)
+    _sync(args.device)
+    return time.perf_counter() - t0
 
 
 def bench_dcgan(args) -> dict:
@@ -201,10 +284,16 @@ def main(argv: list[str]) -> int:
     ap.add_argument("name", choices=sorted(BENCHES))
     ap.add_argument("--steps", type=int, default=2000)
     ap.add_argument("--repeats", type=int, default=2)
-    ap.add_argument("--k", type=int, nargs="+", default=[1, 16, 64, 200], help="ensemble sizes (ensemble)")
+    ap.add_argument("--k", type=int, nargs="+", default=None,
+                    help="ensemble sizes (ensemble; default 1 16 64 200 for the ring, 1 16 64 100 for DCGANs)")
+    ap.add_argument("--model", default="mlp", choices=["mlp", "dcgan", "dcgan_small", "isit23_smnist"],
+                    help="ensemble: the ring MLPs through the trainer, or a DCGAN's ensemble module")
+    ap.add_argument("--impl", nargs="+", default=["grouped", "vmap"], choices=["grouped", "vmap"],
+                    help="ensemble of DCGANs: the implementations to measure")
+    ap.add_argument("--compile", action="store_true", help="ensemble of DCGANs: torch.compile G and D")
     ap.add_argument("--device", default="cpu", help="cpu or cuda (ensemble, dcgan)")
-    ap.add_argument("--resolution", type=int, default=32, help="image size (dcgan)")
-    ap.add_argument("--batch", type=int, default=64, help="batch size (dcgan)")
+    ap.add_argument("--resolution", type=int, default=32, help="image size (dcgan; ensemble of dcgan, dcgan_small)")
+    ap.add_argument("--batch", type=int, default=64, help="batch size (dcgan; ensemble of DCGANs)")
     ap.add_argument("--images", type=int, default=512, help="data set size (dcgan, features)")
     ap.add_argument("--weights", default=None, help="TF-Inception weights file (features)")
     ap.add_argument("override", nargs="*", help="extra Hydra overrides for the trainer side")

@@ -58,6 +58,7 @@ COMMANDS = {
     "eval": _lazy("gan_bench.evaluate"),
     "prepare": _prepare,
     "bench": _lazy("gan_bench.bench"),
+    **{name: _lazy("gan_bench.export", f"{name}_main") for name in ("export", "sample")},
 }
 
 

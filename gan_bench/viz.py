@@ -29,3 +29,12 @@ def scatter(samples: torch.Tensor, means: torch.Tensor, std: float, size: int = 
 
 def save_png(hwc_uint8: np.ndarray, path) -> None:
     Image.fromarray(hwc_uint8).save(path)
+
+
+def image_grid(u8: torch.Tensor, padding: int = 2) -> np.ndarray:
+    """HWC uint8 picture of uint8 images [n, C, H, W] (C = 1 or 3): about square, white padding."""
+    from torchvision.utils import make_grid
+
+    g = make_grid(u8.cpu(), nrow=max(1, int(len(u8) ** 0.5)), padding=padding, pad_value=255)
+    g = g if g.shape[0] == 3 else g.expand(3, -1, -1)
+    return g.permute(1, 2, 0).contiguous().numpy()

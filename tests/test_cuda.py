@@ -71,3 +71,34 @@ def test_dcgan_speed_path_on_a_folder(tmp_path):
     state = final(tmp_path / "run")
     assert all(v.dtype == torch.float32 for k, v in state["G"].items() if k.endswith("weight"))
     assert (tmp_path / "run" / "samples" / "step0000006.png").exists()
+
+
+@pytest.mark.parametrize("impl", ["grouped", "vmap"])
+def test_conv_ensemble_matches_single_networks_with_the_speed_path(impl):
+    # DCGAN replicas as one module on the device: fp32 replicas equal the single networks (TF32 off,
+    # which cuDNN convolutions otherwise use), and the bf16 + channels_last path trains finite.
+    from gan_bench.ensemble import build_replicas
+    from gan_bench.models.dcgan import Discriminator, Generator
+
+    build_g = lambda: Generator(16, 28, 3, 8, layout="isit23_smnist")
+    build_d = lambda: Discriminator(28, 3, 8, layout="isit23_smnist")
+    G, D = build_replicas(build_g, build_d, [0, 1, 2], impl)
+    G, D = G.to(DEVICE), D.to(DEVICE)
+    z = torch.randn(3, 8, 16, device=DEVICE)
+    tf32 = torch.backends.cudnn.allow_tf32
+    torch.backends.cudnn.allow_tf32 = False
+    try:
+        t = D(G(z))
+        for i in range(3):
+            torch.manual_seed(i)
+            g, d = build_g().to(DEVICE), build_d().to(DEVICE)
+            torch.testing.assert_close(t[i], d(g(z[i])), rtol=1e-4, atol=1e-4)
+    finally:
+        torch.backends.cudnn.allow_tf32 = tf32
+    G, D = G.to(memory_format=torch.channels_last), D.to(memory_format=torch.channels_last)
+    with torch.autocast(torch.device(DEVICE).type, dtype=torch.bfloat16):
+        x = G(z)
+        logits = D(x).float()
+    assert x.dtype == torch.bfloat16 and logits.shape == (3, 8)
+    logits.mean(-1).sum().backward()
+    assert all(p.grad is not None and torch.isfinite(p.grad).all() for p in list(G.parameters()) + list(D.parameters()))
