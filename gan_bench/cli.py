@@ -14,6 +14,8 @@ commands:
   prepare  convert a data set once into gan-bench's cache    (gan-bench prepare NAME --from PATH)
            or train the Stacked MNIST mode classifier      (gan-bench prepare mnist-classifier)
   bench    speed against a plain PyTorch loop                (gan-bench bench ring)
+  export   one run's (or replica's) G and D as plain state dicts (gan-bench export RUN_DIR --out F.pt)
+  sample   draw images or ring points from a run            (gan-bench sample RUN_DIR --out grid.png)
 """
 
 

@@ -95,6 +95,13 @@ def hashed_config(cfg: DictConfig) -> dict:
         out["optim"].pop("_target_")
     if out["optim"].get("fused", True) is True:
         out["optim"].pop("fused", None)
+    # lsgan's generator and renyigan's alpha_one came with issue 11; their defaults are what every
+    # earlier lsgan / renyigan run computed.
+    loss = out["loss"]
+    if loss.get("name") == "lsgan" and loss.get("generator") == "ns":
+        loss.pop("generator")
+    if loss.get("name") == "renyigan" and loss.get("alpha_one") == "limit":
+        loss.pop("alpha_one")
     out["train"] = {k: cfg.train[k] for k in ("batch_size", "n_critic", "ensemble")}
     if cfg.eval.holdout:  # a different training set (kept only when set, so older checkpoints still match)
         out["holdout"] = cfg.eval.holdout

@@ -102,3 +102,20 @@ def test_jsait24_protocols_follow_the_authors_code(tmp_path, name, n_images, bat
         params = sweep_params(f"experiment={name}{variant}")
         assert params["optim.lr"] == lrs and "optim.lr_d" not in params
         assert params.alpha_d == ("1.0" if variant else "0.5,0.6,0.7,0.8,0.9,1.0")
+
+
+@pytest.mark.parametrize("overrides, before", [
+    (["loss=lsgan"], "0ec844f8c945545b"),
+    (["experiment=isit23_lsgan"], "5a4424df8cffceba"),
+    (["loss=renyigan", "alpha=0.5"], "340d46e907ff8c63"),
+    (["loss=renyigan", "alpha=1"], "c945bdb41c3ebb12"),
+])
+def test_keys_added_later_keep_older_runs_resumable(tmp_path, overrides, before):
+    # Hashes written by gan-bench b8ff1fd, before lsgan's `generator` and renyigan's `alpha_one`
+    # existed: an interrupted run from then must still find its checkpoint.
+    from gan_bench.checkpoint import config_hash
+    from gan_bench.config import hashed_config
+
+    assert config_hash(hashed_config(make_cfg(tmp_path, overrides, fast=False))) == before
+    other = ["loss.generator=saturating"] if "lsgan" in overrides[0] else ["loss.alpha_one=ns"]
+    assert config_hash(hashed_config(make_cfg(tmp_path, overrides + other, fast=False))) != before
