@@ -93,7 +93,7 @@ def plain_generator(exported: dict) -> torch.nn.Module:
 
 def draw(exported: dict, n: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
     """(samples, z): n samples of the exported generator on the fixed latents of `seed`."""
-    from gan_bench.metrics import fixed_latents
+    from gan_bench.metrics.latents import fixed_latents
 
     z = fixed_latents(n, int(exported["config"]["model"]["latent_dim"]), seed)
     with torch.no_grad():
@@ -117,11 +117,11 @@ def _args(prog: str, doc: str, argv: list[str], extra=None):
 
 def export_main(argv: list[str]) -> int:
     args = _args("gan-bench export", "One replica's (or a single run's) networks as plain state dicts.", argv)
-    from gan_bench.checkpoint import atomic_write_bytes
+    from gan_bench import atomic
 
     _check_out(args.out, (".pt", ".pth"), ".pt (a torch.save file)")
     exported = replica_networks(args.run_dir, args.replica)
-    atomic_write_bytes(args.out, lambda f: torch.save(exported, f))
+    atomic.write_bytes(args.out, lambda f: torch.save(exported, f))
     print(f"{args.out}: G and D of seed {exported['config']['seed']} ({len(exported['G'])} and "
           f"{len(exported['D'])} tensors) and its config")
     return 0
@@ -135,7 +135,7 @@ def sample_main(argv: list[str]) -> int:
     args = _args("gan-bench sample", "Samples of one replica's (or a single run's) generator.", argv, extra)
     from PIL import Image
 
-    from gan_bench.checkpoint import atomic_write_bytes
+    from gan_bench import atomic
     from gan_bench.data.images import to_uint8
     from gan_bench.viz import image_grid
 
@@ -148,10 +148,10 @@ def sample_main(argv: list[str]) -> int:
     images = x.ndim == 4  # [n, C, H, W]; toy generators give points [n, 2]
     if args.out.suffix.lower() == ".npz":
         samples = to_uint8(x).numpy() if images else x.numpy()
-        atomic_write_bytes(args.out, lambda f: np.savez(f, samples=samples, z=z.numpy()))
+        atomic.write_bytes(args.out, lambda f: np.savez(f, samples=samples, z=z.numpy()))
     else:
         picture = image_grid(to_uint8(x)) if images else _scatter(x, exported["config"])
-        atomic_write_bytes(args.out, lambda f: Image.fromarray(picture).save(f, format="PNG"))
+        atomic.write_bytes(args.out, lambda f: Image.fromarray(picture).save(f, format="PNG"))
     print(f"{args.out}: {args.n} samples of seed {exported['config']['seed']} on latent seed {seed}")
     return 0
 
