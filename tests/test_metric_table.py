@@ -2,7 +2,6 @@
 on disk pool with new ones only under equal fingerprints), a new kind is one entry, an unknown kind
 raises, and the reference set is chosen in one place."""
 
-import dataclasses
 
 import pytest
 import torch
@@ -84,23 +83,28 @@ def test_unknown_kind_raises(tmp_path):
             ImageMetrics([bad], None, "x", tmp_path)
 
 
-def test_reference_of_every_real_image(tmp_path, monkeypatch):
-    """real_count=None (what a StyleGAN2-ADA `_full` name would parse to) takes the whole split, and
-    is another reference than a subset of the same size."""
+def test_full_reference_is_every_training_image(tmp_path, monkeypatch):
+    """`fid6_full` (StyleGAN2-ADA's `_full`) compares against all 9 training images, `fid6_train`
+    against a fixed 6 of them; each is its own reference set in the cache."""
     stub_networks(monkeypatch)
     g = torch.Generator().manual_seed(3)
     real = torch.randint(0, 256, (9, 3, 8, 8), generator=g, dtype=torch.uint8)
     fake = torch.randint(0, 256, (6, 3, 8, 8), generator=g, dtype=torch.uint8)
-    im = ImageMetrics(["fid6_train"], real, "x", tmp_path)
-    im.metrics = [dataclasses.replace(im.metrics[0], real_count=None)]
+    assert image_mod.parse_name("fid6_full") == image_mod.MetricName("fid6_full", "fid", 6, "train", None)
+    im = ImageMetrics(["fid6_full", "fid6_train"], real, "x", tmp_path)
     res = im(lambda k: fake[:k])
     from gan_bench.metrics.fid import feature_stats, frechet_distance
     stub = StubExtractor()
     expect = frechet_distance(*feature_stats(stub(fake)["2048"]), *feature_stats(stub(real)["2048"]))
-    assert res["fid6_train"] == pytest.approx(expect, rel=1e-9)
+    assert res["fid6_full"] == pytest.approx(expect, rel=1e-9)
+    assert res["fid6_train"] != pytest.approx(expect, rel=1e-6)  # 6 of the 9 reals
+    assert len({fp for fp, _ in im.cache.log}) == 2
+    assert im.fingerprints["fid6_full"] != im.fingerprints["fid6_train"]
     subset = ImageMetrics(["fid9_train"], real, "x", tmp_path)
     subset(lambda k: fake[:k])  # 9 of 9 reals again, but under another name: another cache entry
-    assert im.cache.log[0][0] != subset.cache.log[0][0]
+    assert subset.cache.log[0][0] not in {fp for fp, _ in im.cache.log}
+    with pytest.raises(UserError, match="_full"):
+        image_mod.parse_name("is50k_full")  # IS has no reference set
 
 
 def test_toy_keys_are_what_mode_metrics_returns():

@@ -153,6 +153,10 @@ KINDS = {
 REAL_SUBSET_SEED = 0
 
 
+# StyleGAN2-ADA's `fid50k_full`: the reference is every image of the training split, however many.
+FULL = "full"
+
+
 def _name_re() -> re.Pattern:
     # Built from the table at each parse, so an entry added to KINDS is a name at once. Longest
     # kind first, so fid_logits_nonstandard is not read as fid + garbage.
@@ -179,15 +183,18 @@ def parse_name(name: str) -> MetricName:
     if m:
         kind, split = m["kind"], m["split"]
         count = int(m["count"]) * (1000 if m["k"] else 1)
+        full = split == FULL
+        split = "train" if full else split
         if KINDS[kind].needs_split == (split is not None):
             if count < KINDS[kind].min_count:
                 raise UserError(f"metric {name} needs at least {KINDS[kind].min_count} samples, got {count}: "
                                 f"use e.g. {kind}10k{'_' + split if split else ''}")
-            # The reference set is decided here and only here: a StyleGAN2-ADA `_full` (every real
-            # image of the training split) would map split "full" to ("train", None).
-            return MetricName(name, kind, count, split, real_count=count if split else None)
-    raise UserError(f"unknown image metric '{name}': use <kind><count>[_<split>] with kind one of "
-                    f"{', '.join(KINDS)}, e.g. fid50k_train, kid50k_train, prdc10k_train, is50k, smnist_modes25k")
+            # The reference set is decided here and only here: `<split>` takes min(count, len)
+            # images of the split (a fixed subset), `_full` every image of the training split.
+            return MetricName(name, kind, count, split, real_count=count if split and not full else None)
+    raise UserError(f"unknown image metric '{name}': use <kind><count>[_<split>|_full] with kind one of "
+                    f"{', '.join(KINDS)}, e.g. fid50k_train, fid50k_full, kid50k_train, prdc10k_train, is50k, "
+                    f"smnist_modes25k")
 
 
 def fingerprint(fields: dict, tag: str) -> str:
