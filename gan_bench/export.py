@@ -53,7 +53,7 @@ def load_run(run_dir: Path):
 def replica_networks(run_dir: Path, replica: int | None = None) -> dict:
     """{"G", "D", "config"} of replica `replica` (None: 0, the only one of a single run)."""
     from gan_bench.ensemble import build_replicas
-    from gan_bench.train import build
+    from gan_bench.training.setup import build
 
     cfg, state = load_run(run_dir)
     K, seed = int(cfg.train.ensemble), int(cfg.seed)
@@ -67,11 +67,7 @@ def replica_networks(run_dir: Path, replica: int | None = None) -> dict:
     with torch.device("meta"):
         G, D = build_replicas(lambda: build(cfg.model.generator), lambda: build(cfg.model.discriminator),
                               [seed + k for k in range(K)], cfg.train.get("ensemble_impl", "grouped"))
-    g_state = state["G"]
-    if state.get("G_ema") is not None:  # EMA weights, G's BatchNorm statistics (as the trainer evaluates)
-        buffers = {k for k, _ in G.named_buffers()}
-        g_state = {k: (state["G"][k] if k in buffers else v) for k, v in state["G_ema"].items()}
-    G.load_state_dict(g_state, assign=True)
+    G.load_state_dict(evaluated_state(G, state), assign=True)
     D.load_state_dict(state["D"], assign=True)
     config = OmegaConf.to_container(cfg, resolve=True)
     config["seed"], config["train"]["ensemble"] = seed + i, 1
@@ -82,9 +78,19 @@ def replica_networks(run_dir: Path, replica: int | None = None) -> dict:
     return {"G": G.replica_state_dict(i), "D": D.replica_state_dict(i), "config": config}
 
 
+def evaluated_state(G: torch.nn.Module, state: dict) -> dict:
+    """The state dict of the generator the trainer evaluates, from a checkpoint: the EMA weights
+    when the run kept them, with G's BatchNorm statistics (the EMA copy's are G's of the last
+    evaluation), else G's own. `G` is the module it is for (its buffer names)."""
+    if state.get("G_ema") is None:
+        return state["G"]
+    buffers = {k for k, _ in G.named_buffers()}
+    return {k: (state["G"][k] if k in buffers else v) for k, v in state["G_ema"].items()}
+
+
 def plain_generator(exported: dict) -> torch.nn.Module:
     """The plain generator class of the exported config, holding the exported weights, in eval mode."""
-    from gan_bench.train import build
+    from gan_bench.training.setup import build
 
     G = build(OmegaConf.create(exported["config"]).model.generator)
     G.load_state_dict(exported["G"])
@@ -93,7 +99,7 @@ def plain_generator(exported: dict) -> torch.nn.Module:
 
 def draw(exported: dict, n: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
     """(samples, z): n samples of the exported generator on the fixed latents of `seed`."""
-    from gan_bench.metrics import fixed_latents
+    from gan_bench.metrics.latents import fixed_latents
 
     z = fixed_latents(n, int(exported["config"]["model"]["latent_dim"]), seed)
     with torch.no_grad():
@@ -117,11 +123,11 @@ def _args(prog: str, doc: str, argv: list[str], extra=None):
 
 def export_main(argv: list[str]) -> int:
     args = _args("gan-bench export", "One replica's (or a single run's) networks as plain state dicts.", argv)
-    from gan_bench.checkpoint import atomic_write_bytes
+    from gan_bench import atomic
 
     _check_out(args.out, (".pt", ".pth"), ".pt (a torch.save file)")
     exported = replica_networks(args.run_dir, args.replica)
-    atomic_write_bytes(args.out, lambda f: torch.save(exported, f))
+    atomic.write_bytes(args.out, lambda f: torch.save(exported, f))
     print(f"{args.out}: G and D of seed {exported['config']['seed']} ({len(exported['G'])} and "
           f"{len(exported['D'])} tensors) and its config")
     return 0
@@ -135,7 +141,7 @@ def sample_main(argv: list[str]) -> int:
     args = _args("gan-bench sample", "Samples of one replica's (or a single run's) generator.", argv, extra)
     from PIL import Image
 
-    from gan_bench.checkpoint import atomic_write_bytes
+    from gan_bench import atomic
     from gan_bench.data.images import to_uint8
     from gan_bench.viz import image_grid
 
@@ -148,17 +154,17 @@ def sample_main(argv: list[str]) -> int:
     images = x.ndim == 4  # [n, C, H, W]; toy generators give points [n, 2]
     if args.out.suffix.lower() == ".npz":
         samples = to_uint8(x).numpy() if images else x.numpy()
-        atomic_write_bytes(args.out, lambda f: np.savez(f, samples=samples, z=z.numpy()))
+        atomic.write_bytes(args.out, lambda f: np.savez(f, samples=samples, z=z.numpy()))
     else:
         picture = image_grid(to_uint8(x)) if images else _scatter(x, exported["config"])
-        atomic_write_bytes(args.out, lambda f: Image.fromarray(picture).save(f, format="PNG"))
+        atomic.write_bytes(args.out, lambda f: Image.fromarray(picture).save(f, format="PNG"))
     print(f"{args.out}: {args.n} samples of seed {exported['config']['seed']} on latent seed {seed}")
     return 0
 
 
 def _scatter(points: torch.Tensor, config: dict) -> np.ndarray:
     """Toy points as the trainer draws them: a scatter over the data set's mode means."""
-    from gan_bench.train import build
+    from gan_bench.training.setup import build
     from gan_bench.viz import scatter
 
     data = build(OmegaConf.create(config).dataset)

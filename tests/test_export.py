@@ -14,7 +14,7 @@ from gan_bench.cli import main
 from gan_bench.config import hashed_config
 from gan_bench.data.images import to_uint8
 from gan_bench.ensemble import build_replicas
-from gan_bench.metrics import fixed_latents
+from gan_bench.metrics.latents import fixed_latents
 
 
 def cli(*argv) -> int:
