@@ -285,6 +285,18 @@ def test_eval_command_scores_every_replica_as_the_trainer_did(tmp_path, stub, ca
         assert r["fid12_train"] == pytest.approx(rep["metrics"]["fid12_train"], rel=1e-12)
 
 
+def test_either_implementation_resumes_the_others_checkpoint(tmp_path, float64):
+    # train.ensemble_impl is not in the config hash: one state dict, the same steps to rounding.
+    args = image_args(tmp_path, "isit23_smnist", 28, "train.log_every=5", "train.ckpt_every=5", "train.ema=0.9",
+                      "train.ensemble=2")
+    run(tmp_path, "mixed", [*args, "train.steps=5", "train.ensemble_impl=grouped"])
+    assert run(tmp_path, "mixed", [*args, "train.steps=10", "train.ensemble_impl=vmap"])["step"] == 10
+    run(tmp_path, "grouped", [*args, "train.steps=10", "train.ensemble_impl=grouped"])
+    for i in range(2):
+        assert_replica_is_single(replica_state(tmp_path / "mixed", i, 2), replica_state(tmp_path / "grouped", i, 2),
+                                 1e-9, f"replica {i}")
+
+
 def test_an_ensemble_that_does_not_fit_is_one_line_before_training(tmp_path, monkeypatch):
     from gan_bench.memory import replica_bytes
     from gan_bench.models.dcgan import Discriminator, Generator
