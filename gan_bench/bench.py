@@ -312,7 +312,27 @@ def _random_tf_inception(d) -> str:
     return f"{d}/random-inception.pth"
 
 
-BENCHES = {"ring": bench_ring, "ensemble": bench_ensemble, "dcgan": bench_dcgan, "features": bench_features}
+def bench_memory(args) -> dict:
+    """What one replica of the configured run needs (gan_bench/memory.py: the estimate the trainer
+    checks before building an ensemble) and the largest train.ensemble that fits on --device now.
+    Nothing is trained and no data is read: e.g. `gan-bench bench memory experiment=isit23_stacked_mnist`."""
+    from hydra.utils import instantiate
+
+    from gan_bench.memory import GiB, available_bytes, largest_ensemble, replica_bytes
+
+    cfg = compose(args.override + ["paths.run_dir=/tmp/unused"])
+    need = replica_bytes(lambda: instantiate(cfg.model.generator), lambda: instantiate(cfg.model.discriminator),
+                         int(cfg.model.latent_dim), int(cfg.train.batch_size), ema=cfg.train.ema > 0)
+    free = available_bytes(args.device)
+    return {"bench": "memory", "layout": cfg.model.generator.get("layout", "dcgan"),
+            "resolution": cfg.dataset.get("resolution"), "batch": int(cfg.train.batch_size),
+            **{f"{k}_mib": round(v / 2 ** 20, 2) for k, v in need.items()}, "device": args.device,
+            "free_gib": None if free is None else round(free / GiB, 1),
+            "largest_k_that_fits": largest_ensemble(need["total"], free)}
+
+
+BENCHES = {"ring": bench_ring, "ensemble": bench_ensemble, "dcgan": bench_dcgan, "features": bench_features,
+           "memory": bench_memory}
 
 
 def main(argv: list[str]) -> int:

@@ -59,3 +59,16 @@ def test_bench_conv_ensemble_skips_what_does_not_fit(capsys, monkeypatch):
               "--batch", "4", "--impl", "grouped", "--images", "8")
     assert 1 <= out["largest_k_that_fits"] < 100
     assert out["runs"][0]["model_steps_per_s"] > 0 and out["runs"][1]["K"] == 100 and "skipped" in out["runs"][1]
+
+
+def test_bench_memory(capsys, monkeypatch):
+    from gan_bench.memory import replica_bytes
+    from gan_bench.models.dcgan import Discriminator, Generator
+
+    monkeypatch.setattr("gan_bench.memory.available_bytes", lambda device: 2 ** 30)
+    out = run(capsys, "memory", "model=isit23_smnist", "dataset=stacked_mnist", "train.batch_size=64")
+    need = replica_bytes(lambda: Generator(100, 28, 3, 8, layout="isit23_smnist"),
+                         lambda: Discriminator(28, 3, 8, layout="isit23_smnist"), 100, 64)
+    assert out["layout"] == "isit23_smnist" and out["batch"] == 64 and out["free_gib"] == 1.0
+    assert out["total_mib"] == round(need["total"] / 2 ** 20, 2)
+    assert out["largest_k_that_fits"] == int(0.9 * 2 ** 30 // need["total"])
