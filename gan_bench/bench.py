@@ -1,7 +1,8 @@
-"""`gan-bench bench ring|ensemble|dcgan|features`: the trainer against a plain PyTorch loop of the
-same networks, batch and objective (or K replicas against K single runs), in one process, as one
-JSON line. Ratios, not absolute times, are the claim: both sides share the machine's noise. Each
-side runs `--repeats` times; the best time counts."""
+"""`gan-bench bench ring|ensemble|dcgan|features|memory`: the trainer against a plain PyTorch loop
+of the same networks, batch and objective (or K replicas against K single runs), in one process,
+as one JSON line. Ratios, not absolute times, are the claim: both sides share the machine's noise.
+Each side runs `--repeats` times; the best time counts. `memory` measures no time: what one
+replica of a configuration needs, and the largest ensemble that fits."""
 
 import argparse
 import json
