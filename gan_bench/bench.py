@@ -1,13 +1,15 @@
-"""`gan-bench bench ring|ensemble|dcgan|features`: the trainer against a plain PyTorch loop of the
-same networks, batch and objective (or K replicas against K single runs), in one process, as one
-JSON line. Ratios, not absolute times, are the claim: both sides share the machine's noise. Each
-side runs `--repeats` times; the best time counts."""
+"""`gan-bench bench ring|ensemble|dcgan|features|memory`: the trainer against a plain PyTorch loop
+of the same networks, batch and objective (or K replicas against K single runs), in one process,
+as one JSON line. Ratios, not absolute times, are the claim: both sides share the machine's noise.
+Each side runs `--repeats` times; the best time counts. `memory` measures no time: what one
+replica of a configuration needs, and the largest ensemble that fits."""
 
 import argparse
 import json
 import statistics
 import tempfile
 import time
+from types import SimpleNamespace
 
 import torch
 import torch.nn.functional as F
@@ -130,47 +132,85 @@ def bench_ensemble(args) -> dict:
 def bench_conv_ensemble(args) -> dict:
     """DCGAN seed ensembles, one JSON line: model-steps/s of K replicas as one module, for each
     implementation (`--impl grouped vmap`, gan_bench/ensemble_conv.py), against K sequential
-    single runs, i.e. K times the rate of one plain network (impl "single", K = 1). Both sides run
-    the same step, in one process: G forward, D step on real and fake (non-saturating BCE, per-
-    replica losses summed), G step, fused Adam with the config's betas and learning rates, on a
-    fixed random batch (content does not change the cost) and fresh latents. It is the step of the
-    trainer without its data gather, logging and evaluation, until the trainer takes image
-    ensembles. On CUDA the trainer's image speed path: bf16 autocast and channels_last (and
-    torch.compile with --compile). Timed after `steps // 4` untimed warm-up steps (allocations,
-    cudnn autotuning, compilation); the best of --repeats counts. A K whose estimated memory
-    (gan_bench/memory.py) exceeds the device's is recorded as skipped, not run."""
+    single runs, i.e. K times the rate of one plain network (impl "single", K = 1), in one process.
+
+    --loop trainer (the default): the trainer itself, as for the ring: K times the steady-state
+    steps/s it logs (speed/steps_per_s, median over the log ticks after the first, which holds
+    warm-up and on CUDA torch.compile), on random-noise PNGs read through the real `folder` loader
+    (content does not change the cost of a step), non-saturating BCE, no image metrics; its speed
+    path is the trainer's own (on CUDA: bf16, channels_last and torch.compile, unless overridden).
+    --loop module: the step alone (G forward, D step on real and fake, G step, fused Adam) on a
+    fixed random batch, without the trainer's data gather, per-replica latent draws and logging;
+    on CUDA bf16 and channels_last (and torch.compile with --compile). Timed after `steps // 4`
+    untimed steps; the best of --repeats counts.
+
+    A K whose estimated memory (gan_bench/memory.py) exceeds the device's is recorded as skipped."""
     from hydra.utils import instantiate
 
-    from gan_bench.ensemble import build_replicas
     from gan_bench.memory import available_bytes, largest_ensemble, replica_bytes
+    from gan_bench.training.networks import speed_path
 
     res = 28 if args.model == "isit23_smnist" else args.resolution
-    cfg = compose([f"model={args.model}", "dataset=folder", f"dataset.resolution={res}",
-                   "paths.run_dir=/tmp/unused"] + args.override)
-    build_g, build_d = (lambda: instantiate(cfg.model.generator)), (lambda: instantiate(cfg.model.discriminator))
-    z_dim, channels, cuda = int(cfg.model.latent_dim), int(cfg.dataset.channels), args.device == "cuda"
-    fits = largest_ensemble(replica_bytes(build_g, build_d, z_dim, args.batch)["total"], available_bytes(args.device))
-    out = {"bench": "ensemble", "model": args.model, "resolution": res, "batch": args.batch, "device": args.device,
-           "threads": torch.get_num_threads(), "loop": "module step", "amp": cuda, "channels_last": cuda,
-           "compile": args.compile, "largest_k_that_fits": fits, "runs": []}
-    ks = [k for k in args.k or [1, 16, 64, 100] if k > 1]
-    single = None
-    for impl, k in [("single", 1)] + [(impl, k) for impl in args.impl for k in ks]:
-        run = {"impl": impl, "K": k}
-        if fits is not None and k > fits:
-            out["runs"].append({**run, "skipped": f"needs more memory than {args.device} has free (largest K {fits})"})
-            continue
-        n = max(8, args.steps // k) if args.device == "cpu" else args.steps
-        G, D = build_replicas(build_g, build_d, list(range(k)), None if impl == "single" else impl)
-        seconds = min(_conv_steps(G, D, cfg, k, args.batch, (channels, res, res), n, args) for _ in range(args.repeats))
-        rate = k * n / seconds
-        single = rate if impl == "single" else single
-        out["runs"].append({**run, "steps": n, "model_steps_per_s": round(rate, 1),
-                            "speedup_vs_sequential": round(rate / single, 2)})
-        del G, D
-        if cuda:
-            torch.cuda.empty_cache()
+    with tempfile.TemporaryDirectory() as d:
+        base = [f"model={args.model}", "dataset=folder", f"dataset.path={d}/images", f"dataset.resolution={res}",
+                f"paths.data={d}/data", "loss=bce", "loss.generator=ns", f"train.device={args.device}",
+                f"train.batch_size={args.batch}", "eval.metrics=[]", "eval.final_metrics=[]"] + args.override
+        cfg = compose(base + ["paths.run_dir=/tmp/unused"])
+        build_g, build_d = (lambda: instantiate(cfg.model.generator)), (lambda: instantiate(cfg.model.discriminator))
+        fits = largest_ensemble(replica_bytes(build_g, build_d, int(cfg.model.latent_dim), args.batch,
+                                              ema=cfg.train.ema > 0)["total"], available_bytes(args.device))
+        trainer = args.loop == "trainer"
+        if trainer:
+            _noise_pngs(f"{d}/images", args.images, res)
+            fast = speed_path(cfg.train, torch.device(args.device), SimpleNamespace(kind="image"))
+        else:
+            cuda = args.device == "cuda"
+            fast = {"amp": cuda, "channels_last": cuda, "compile": args.compile}
+        out = {"bench": "ensemble", "model": args.model, "resolution": res, "batch": args.batch, "device": args.device,
+               "threads": torch.get_num_threads(), "loop": "trainer" if trainer else "module step", **fast,
+               "largest_k_that_fits": fits, "runs": []}
+        ks = [k for k in args.k or [1, 16, 64, 100] if k > 1]
+        single = None
+        for impl, k in [("single", 1)] + [(impl, k) for impl in args.impl for k in ks]:
+            run = {"impl": impl, "K": k}
+            if fits is not None and k > fits:
+                out["runs"].append({**run, "skipped": f"needs more memory than {args.device} has free "
+                                                      f"(largest K {fits})"})
+                continue
+            n = max(8, args.steps // k) if args.device == "cpu" else args.steps
+            if trainer:
+                every = max(2, n // 4)  # four log ticks: one warm-up, three measured
+                knobs = [f"train.ensemble={k}", f"train.ensemble_impl={'grouped' if k == 1 else impl}",
+                         f"train.eval_every={n}", f"train.ckpt_every={n}", f"train.log_every={every}"]
+                rate = k * max(trainer_run(base + knobs, n, steady=True)[1] for _ in range(args.repeats))
+            else:
+                rate = k * n / min(_module_seconds(build_g, build_d, cfg, impl, k, res, n, args)
+                                   for _ in range(args.repeats))
+            single = rate if impl == "single" else single
+            out["runs"].append({**run, "steps": n, "model_steps_per_s": round(rate, 1),
+                                "speedup_vs_sequential": round(rate / single, 2)})
+            if args.device == "cuda":
+                torch.cuda.empty_cache()
     return out
+
+
+def _noise_pngs(d: str, n: int, res: int) -> None:
+    import os
+
+    import numpy as np
+    from PIL import Image
+
+    os.makedirs(d, exist_ok=True)
+    rng = np.random.default_rng(0)
+    for i in range(n):
+        Image.fromarray(rng.integers(0, 256, (res, res, 3), dtype=np.uint8)).save(f"{d}/{i:05d}.png")
+
+
+def _module_seconds(build_g, build_d, cfg, impl, K, res, steps, args) -> float:
+    from gan_bench.ensemble import build_replicas
+
+    G, D = build_replicas(build_g, build_d, list(range(K)), None if impl == "single" else impl)
+    return _conv_steps(G, D, cfg, K, args.batch, (int(cfg.dataset.channels), res, res), steps, args)
 
 
 def _conv_steps(G, D, cfg, K, batch, image_shape, steps, args) -> float:
@@ -215,13 +255,10 @@ def bench_dcgan(args) -> dict:
     beside it. The data are random-noise images written as PNGs and read through the real `folder`
     loader and cache: content does not change the cost of a step."""
     import numpy as np
-    from PIL import Image
 
     res, every = args.resolution, max(1, args.steps // 4)
     with tempfile.TemporaryDirectory() as d:
-        rng = np.random.default_rng(0)
-        for i in range(args.images):
-            Image.fromarray(rng.integers(0, 256, (res, res, 3), dtype=np.uint8)).save(f"{d}/{i:05d}.png")
+        _noise_pngs(d, args.images, res)
         base = ["dataset=folder", f"dataset.path={d}", f"dataset.resolution={res}", f"paths.data={d}/data",
                 "model=dcgan", "loss=bce", "loss.generator=ns", f"train.device={args.device}",
                 f"train.batch_size={args.batch}", "eval.n_samples=64", f"train.log_every={every}"] + args.override
@@ -276,7 +313,27 @@ def _random_tf_inception(d) -> str:
     return f"{d}/random-inception.pth"
 
 
-BENCHES = {"ring": bench_ring, "ensemble": bench_ensemble, "dcgan": bench_dcgan, "features": bench_features}
+def bench_memory(args) -> dict:
+    """What one replica of the configured run needs (gan_bench/memory.py: the estimate the trainer
+    checks before building an ensemble) and the largest train.ensemble that fits on --device now.
+    Nothing is trained and no data is read: e.g. `gan-bench bench memory experiment=isit23_stacked_mnist`."""
+    from hydra.utils import instantiate
+
+    from gan_bench.memory import GiB, available_bytes, largest_ensemble, replica_bytes
+
+    cfg = compose(args.override + ["paths.run_dir=/tmp/unused"])
+    need = replica_bytes(lambda: instantiate(cfg.model.generator), lambda: instantiate(cfg.model.discriminator),
+                         int(cfg.model.latent_dim), int(cfg.train.batch_size), ema=cfg.train.ema > 0)
+    free = available_bytes(args.device)
+    return {"bench": "memory", "layout": cfg.model.generator.get("layout", "dcgan"),
+            "resolution": cfg.dataset.get("resolution"), "batch": int(cfg.train.batch_size),
+            **{f"{k}_mib": round(v / 2 ** 20, 2) for k, v in need.items()}, "device": args.device,
+            "free_gib": None if free is None else round(free / GiB, 1),
+            "largest_k_that_fits": largest_ensemble(need["total"], free)}
+
+
+BENCHES = {"ring": bench_ring, "ensemble": bench_ensemble, "dcgan": bench_dcgan, "features": bench_features,
+           "memory": bench_memory}
 
 
 def main(argv: list[str]) -> int:
@@ -287,14 +344,17 @@ def main(argv: list[str]) -> int:
     ap.add_argument("--k", type=int, nargs="+", default=None,
                     help="ensemble sizes (ensemble; default 1 16 64 200 for the ring, 1 16 64 100 for DCGANs)")
     ap.add_argument("--model", default="mlp", choices=["mlp", "dcgan", "dcgan_small", "isit23_smnist"],
-                    help="ensemble: the ring MLPs through the trainer, or a DCGAN's ensemble module")
+                    help="ensemble: the ring MLPs, or DCGAN replicas (--loop, --impl)")
     ap.add_argument("--impl", nargs="+", default=["grouped", "vmap"], choices=["grouped", "vmap"],
                     help="ensemble of DCGANs: the implementations to measure")
-    ap.add_argument("--compile", action="store_true", help="ensemble of DCGANs: torch.compile G and D")
+    ap.add_argument("--loop", default="trainer", choices=["trainer", "module"],
+                    help="ensemble of DCGANs: the trainer's steady-state rate, or the module step alone")
+    ap.add_argument("--compile", action="store_true",
+                    help="ensemble of DCGANs, --loop module: torch.compile G and D (the trainer: train.compile)")
     ap.add_argument("--device", default="cpu", help="cpu or cuda (ensemble, dcgan)")
     ap.add_argument("--resolution", type=int, default=32, help="image size (dcgan; ensemble of dcgan, dcgan_small)")
     ap.add_argument("--batch", type=int, default=64, help="batch size (dcgan; ensemble of DCGANs)")
-    ap.add_argument("--images", type=int, default=512, help="data set size (dcgan, features)")
+    ap.add_argument("--images", type=int, default=512, help="data set size (dcgan, features, ensemble of DCGANs)")
     ap.add_argument("--weights", default=None, help="TF-Inception weights file (features)")
     ap.add_argument("override", nargs="*", help="extra Hydra overrides for the trainer side")
     args = ap.parse_intermixed_args(argv)  # overrides may come before or after the options

@@ -102,6 +102,8 @@ def hashed_config(cfg: DictConfig) -> dict:
         loss.pop("generator")
     if loss.get("name") == "renyigan" and loss.get("alpha_one") == "limit":
         loss.pop("alpha_one")
+    # Not train.ensemble_impl: grouped and vmap replicas share one state dict and compute the same
+    # steps (to rounding, like train.device, amp or compile, also left out), so either resumes the other.
     out["train"] = {k: cfg.train[k] for k in ("batch_size", "n_critic", "ensemble")}
     if cfg.eval.holdout:  # a different training set (kept only when set, so older checkpoints still match)
         out["holdout"] = cfg.eval.holdout

@@ -22,6 +22,7 @@ def main(argv: list[str]) -> int:
     from gan_bench import checkpoint
     from gan_bench.config import hashed_config
     from gan_bench.ensemble import build_replicas
+    from gan_bench.export import evaluated_state
     from gan_bench.metrics import make_evaluator
     from gan_bench.training.setup import build, pick_device
 
@@ -40,8 +41,8 @@ def main(argv: list[str]) -> int:
     data = hold_out(build(cfg.dataset), cfg.eval.holdout)
     K = int(cfg.train.ensemble)
     G, _ = build_replicas(lambda: build(cfg.model.generator), lambda: build(cfg.model.discriminator),
-                          [int(cfg.seed) + i for i in range(K)])
-    G.load_state_dict(state["G_ema"] or state["G"])
+                          [int(cfg.seed) + i for i in range(K)], cfg.train.get("ensemble_impl", "grouped"))
+    G.load_state_dict(evaluated_state(G, state))
     G = G.to(device).eval()
     evaluator = make_evaluator(data, cfg)
     with torch.no_grad():

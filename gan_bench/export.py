@@ -53,7 +53,7 @@ def load_run(run_dir: Path):
 def replica_networks(run_dir: Path, replica: int | None = None) -> dict:
     """{"G", "D", "config"} of replica `replica` (None: 0, the only one of a single run)."""
     from gan_bench.ensemble import build_replicas
-    from gan_bench.train import build
+    from gan_bench.training.setup import build
 
     cfg, state = load_run(run_dir)
     K, seed = int(cfg.train.ensemble), int(cfg.seed)
@@ -67,11 +67,7 @@ def replica_networks(run_dir: Path, replica: int | None = None) -> dict:
     with torch.device("meta"):
         G, D = build_replicas(lambda: build(cfg.model.generator), lambda: build(cfg.model.discriminator),
                               [seed + k for k in range(K)], cfg.train.get("ensemble_impl", "grouped"))
-    g_state = state["G"]
-    if state.get("G_ema") is not None:  # EMA weights, G's BatchNorm statistics (as the trainer evaluates)
-        buffers = {k for k, _ in G.named_buffers()}
-        g_state = {k: (state["G"][k] if k in buffers else v) for k, v in state["G_ema"].items()}
-    G.load_state_dict(g_state, assign=True)
+    G.load_state_dict(evaluated_state(G, state), assign=True)
     D.load_state_dict(state["D"], assign=True)
     config = OmegaConf.to_container(cfg, resolve=True)
     config["seed"], config["train"]["ensemble"] = seed + i, 1
@@ -82,9 +78,19 @@ def replica_networks(run_dir: Path, replica: int | None = None) -> dict:
     return {"G": G.replica_state_dict(i), "D": D.replica_state_dict(i), "config": config}
 
 
+def evaluated_state(G: torch.nn.Module, state: dict) -> dict:
+    """The state dict of the generator the trainer evaluates, from a checkpoint: the EMA weights
+    when the run kept them, with G's BatchNorm statistics (the EMA copy's are G's of the last
+    evaluation), else G's own. `G` is the module it is for (its buffer names)."""
+    if state.get("G_ema") is None:
+        return state["G"]
+    buffers = {k for k, _ in G.named_buffers()}
+    return {k: (state["G"][k] if k in buffers else v) for k, v in state["G_ema"].items()}
+
+
 def plain_generator(exported: dict) -> torch.nn.Module:
     """The plain generator class of the exported config, holding the exported weights, in eval mode."""
-    from gan_bench.train import build
+    from gan_bench.training.setup import build
 
     G = build(OmegaConf.create(exported["config"]).model.generator)
     G.load_state_dict(exported["G"])
@@ -158,7 +164,7 @@ def sample_main(argv: list[str]) -> int:
 
 def _scatter(points: torch.Tensor, config: dict) -> np.ndarray:
     """Toy points as the trainer draws them: a scatter over the data set's mode means."""
-    from gan_bench.train import build
+    from gan_bench.training.setup import build
     from gan_bench.viz import scatter
 
     data = build(OmegaConf.create(config).dataset)

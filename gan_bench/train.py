@@ -22,6 +22,7 @@ from gan_bench.ensemble import build_replicas
 from gan_bench.errors import UserError
 from gan_bench.latents import Latents
 from gan_bench.logger import Logger
+from gan_bench.memory import check_ensemble
 from gan_bench.metrics import make_evaluator
 from gan_bench.optim import build_optimizers
 from gan_bench.training.batches import Batches
@@ -59,7 +60,11 @@ def train(cfg: DictConfig) -> dict:
     if (done := records.finished(run_dir, steps)) is not None:
         return done
 
-    G, D = build_replicas(lambda: build(cfg.model.generator), lambda: build(cfg.model.discriminator), seeds)
+    build_g, build_d = (lambda: build(cfg.model.generator)), (lambda: build(cfg.model.discriminator))
+    if len(seeds) > 1:  # an ensemble that cannot fit is one line now, not an out-of-memory error later
+        check_ensemble(len(seeds), build_g, build_d, int(cfg.model.latent_dim), opts.batch_size, device,
+                       ema=opts.ema > 0)  # the training set, when placed on the GPU, is already not free
+    G, D = build_replicas(build_g, build_d, seeds, impl=opts.ensemble_impl)
     nets = Networks(G, D, opts, device, data)  # G and D moved to the device in place
     loss_fn, penalty = build(cfg.loss), build(cfg.penalty)
     pool = opts.latent_pool if opts.latent_pool != "train" else batches.n

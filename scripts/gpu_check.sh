@@ -20,8 +20,10 @@ if [ -d .whl ] && ! $PY -c "import hydra" 2>/dev/null; then
 fi
 if [ "$QUICK" = 1 ]; then  # sizes for a dry run on the CPU: checks the command lines, not the speed
   ENS=(--k 1 4 --steps 16) CENS=(--k 1 2 --steps 4 --batch 8) DC=(--steps 4 --images 32 --batch 8 --resolution 32) FEAT=(--images 8 --batch 4)
+  TENS=(--k 1 2 --steps 8 --batch 8 --images 16)
 else
   ENS=(--k 1 16 64 200 --steps 2000) CENS=(--k 1 16 64 100 --steps 400 --batch 64) DC=(--steps 400 --images 2048 --batch 128 --resolution 64) FEAT=(--images 2048 --batch 256)
+  TENS=(--k 1 16 100 --steps 200 --batch 64 --images 2048)
 fi
 GB=("$PY" -m gan_bench.cli bench)
 exec > >(tee "$OUT/gpu_check.log") 2>&1
@@ -36,7 +38,8 @@ step nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv
 step "$PY" -c "import torch; print('torch', torch.__version__, 'cuda', torch.version.cuda)"
 GAN_BENCH_TEST_DEVICE=$DEVICE step "$PY" -m pytest -q -m gpu tests/test_cuda.py -p no:cacheprovider
 bench ensemble --device "$DEVICE" --repeats 1 "${ENS[@]}"
-bench ensemble --model isit23_smnist --device "$DEVICE" --repeats 1 "${CENS[@]}"
+bench ensemble --model isit23_smnist --device "$DEVICE" --repeats 1 --loop module "${CENS[@]}"
+bench ensemble --model isit23_smnist --device "$DEVICE" --repeats 1 --loop trainer --impl grouped "${TENS[@]}"
 bench dcgan --device "$DEVICE" --repeats 2 "${DC[@]}" eval.metrics=[] eval.final_metrics=[]
 bench features --device "$DEVICE" "${FEAT[@]}"
 rm -f "$OUT/last.json"

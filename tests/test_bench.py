@@ -39,13 +39,15 @@ def test_bench_features(capsys):
 NARROW = ["model.generator.ngf=4", "model.discriminator.ndf=4"]
 
 
+@pytest.mark.parametrize("loop", ["trainer", "module"])
 @pytest.mark.parametrize("model,extra", [("isit23_smnist", []), ("dcgan", ["--resolution", "32", *NARROW]),
                                          ("dcgan", ["--resolution", "64", *NARROW])],
                          ids=["isit23_smnist", "dcgan32", "dcgan64"])
-def test_bench_conv_ensemble(capsys, model, extra):
+def test_bench_conv_ensemble(capsys, model, extra, loop):
     out = run(capsys, "ensemble", "--model", model, "--k", "1", "2", "--steps", "4", "--repeats", "1",
-              "--batch", "4", *extra)
-    assert out["model"] == model and out["loop"] == "module step" and out["largest_k_that_fits"] > 2
+              "--batch", "4", "--images", "16", "--loop", loop, *extra)
+    assert out["model"] == model and out["loop"] == {"trainer": "trainer", "module": "module step"}[loop]
+    assert out["largest_k_that_fits"] > 2 and out["amp"] is out["compile"] is False  # the CPU
     assert [(r["impl"], r["K"]) for r in out["runs"]] == [("single", 1), ("grouped", 2), ("vmap", 2)]
     assert out["runs"][0]["speedup_vs_sequential"] == 1.0
     assert all(r["model_steps_per_s"] > 0 and r["speedup_vs_sequential"] > 0 for r in out["runs"])
@@ -54,6 +56,19 @@ def test_bench_conv_ensemble(capsys, model, extra):
 def test_bench_conv_ensemble_skips_what_does_not_fit(capsys, monkeypatch):
     monkeypatch.setattr("gan_bench.memory.available_bytes", lambda device: 4 * 2 ** 20)  # 4 MiB free
     out = run(capsys, "ensemble", "--model", "isit23_smnist", "--k", "1", "100", "--steps", "2", "--repeats", "1",
-              "--batch", "4", "--impl", "grouped")
+              "--batch", "4", "--impl", "grouped", "--images", "8")
     assert 1 <= out["largest_k_that_fits"] < 100
     assert out["runs"][0]["model_steps_per_s"] > 0 and out["runs"][1]["K"] == 100 and "skipped" in out["runs"][1]
+
+
+def test_bench_memory(capsys, monkeypatch):
+    from gan_bench.memory import replica_bytes
+    from gan_bench.models.dcgan import Discriminator, Generator
+
+    monkeypatch.setattr("gan_bench.memory.available_bytes", lambda device: 2 ** 30)
+    out = run(capsys, "memory", "model=isit23_smnist", "dataset=stacked_mnist", "train.batch_size=64")
+    need = replica_bytes(lambda: Generator(100, 28, 3, 8, layout="isit23_smnist"),
+                         lambda: Discriminator(28, 3, 8, layout="isit23_smnist"), 100, 64)
+    assert out["layout"] == "isit23_smnist" and out["batch"] == 64 and out["free_gib"] == 1.0
+    assert out["total_mib"] == round(need["total"] / 2 ** 20, 2)
+    assert out["largest_k_that_fits"] == int(0.9 * 2 ** 30 // need["total"])

@@ -61,11 +61,6 @@ def test_missing_inception_weights_fail_before_training(tmp_path, image_dir):
     assert not (tmp_path / "run" / "checkpoints").exists()
 
 
-def test_image_ensemble_is_refused(tmp_path, image_dir):
-    with pytest.raises(UserError, match="model=mlp"):
-        train(image_cfg(tmp_path, image_dir, "train.steps=2", "train.ensemble=2", "eval.metrics=[]"))
-
-
 class PixelStats:
     """Stands in for Inception: 8 pixel statistics per image as "pool3" features."""
 

@@ -2,9 +2,10 @@
 
 The estimate is measured, not tabulated: each feature extractor runs one small batch of images of
 the data's shape on the evaluation device (Extractor.seconds_per_image: 2 images on the CPU, a full
-batch on a GPU, after a warm-up pass), times the fakes each evaluation draws. It leaves out the
-generator's forward passes, the statistics (seconds next to Inception on the CPU) and the real
-images a reference set extracts once, the first time it is used, before it is cached.
+batch on a GPU, after a warm-up pass), times the fakes each evaluation draws, for every replica of
+a seed ensemble. It leaves out the generator's forward passes, the statistics (seconds next to
+Inception on the CPU) and the real images a reference set extracts once, the first time it is
+used, before it is cached.
 """
 
 import logging
@@ -21,9 +22,9 @@ def _fmt(seconds: float) -> str:
     return f"{seconds / 60:.0f} min" if seconds < 7200 else f"{seconds / 3600:.1f} h"
 
 
-def eval_cost_note(cheap, full, shape: tuple, n_cheap: int) -> str | None:
+def eval_cost_note(cheap, full, shape: tuple, n_cheap: int, replicas: int = 1) -> str | None:
     """One line when an evaluation would take more than LONG_S, else None. cheap / full:
-    ImageMetrics (or None) run n_cheap times and once at the end."""
+    ImageMetrics (or None) run n_cheap times and once at the end, on each of `replicas` generators."""
     probes = {}  # one probe per extractor object, shared by cheap and full
 
     def seconds(metrics) -> float:
@@ -34,7 +35,7 @@ def eval_cost_note(cheap, full, shape: tuple, n_cheap: int) -> str | None:
         for ex in extractors:
             if id(ex) not in probes:
                 probes[id(ex)] = (ex, ex.seconds_per_image(shape))
-        return metrics.num_fakes * sum(probes[id(ex)][1] for ex in extractors)
+        return replicas * metrics.num_fakes * sum(probes[id(ex)][1] for ex in extractors)
 
     t_cheap, t_full = seconds(cheap), seconds(full)
     if max(t_cheap if n_cheap else 0.0, t_full) <= LONG_S:
@@ -56,7 +57,9 @@ def eval_cost_note(cheap, full, shape: tuple, n_cheap: int) -> str | None:
     if device != "cuda":
         cheaper.append("a GPU (train.device=cuda)")
     options = ", ".join(cheaper[:-1]) + (", or " if len(cheaper) > 1 else "") + cheaper[-1]
-    return f"image metrics will be slow on this {device} ({measured}, measured): {'; '.join(parts)}. Cheaper: {options}"
+    each = f" for {replicas} replicas" if replicas > 1 else ""
+    return (f"image metrics will be slow on this {device} ({measured}, measured){each}: {'; '.join(parts)}. "
+            f"Cheaper: {options}")
 
 
 def _names(metrics) -> str:
@@ -68,7 +71,8 @@ def note_eval_cost(cfg, data, cheap, full) -> str | None:
     tc = cfg.train
     epochs = tc.get("epochs")
     steps = int(tc.steps) if epochs is None else int(epochs) * math.ceil(len(data.train) / int(tc.batch_size))
-    note = eval_cost_note(cheap, full, tuple(data.sample_shape), max(steps - 1, 0) // int(tc.eval_every))
+    note = eval_cost_note(cheap, full, tuple(data.sample_shape), max(steps - 1, 0) // int(tc.eval_every),
+                          int(tc.get("ensemble", 1)))
     if note:
         log.warning(note)
     return note

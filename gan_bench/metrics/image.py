@@ -299,29 +299,45 @@ class ImageMetrics:
         """Draw num_fakes images with sample_fn(k) (called repeatedly, k <= batch_size, uint8
         [k,C,H,W]; make it draw from fixed latents for comparable evaluations) and return
         {result key: value}; fills self.fingerprints for the same keys."""
-        with no_tf32(), torch.no_grad():
-            fake, shape = self._fake_features(sample_fn)
-            out = {}
-            for m in self.metrics:
-                out.update(self._one(m, fake, shape))
-        return out
+        return self.each(lambda k: sample_fn(k)[None])[0]
 
-    def _fake_features(self, sample_fn) -> tuple[dict, tuple]:
+    def each(self, sample_fn: Callable[[int], torch.Tensor], budget: int | None = None) -> list[dict | None]:
+        """As __call__, for R generators at once (the replicas of a seed ensemble): sample_fn(k)
+        gives uint8 [R, k, C, H, W], and each generator gets its own results, against the same
+        reference statistics (loaded or computed once). Fake features are held until the
+        statistics are computed, R sets of them; with `budget` (bytes) only as many generators
+        as fit are kept after the first batch, and the others get None: evaluate them in
+        another pass."""
+        with no_tf32(), torch.no_grad():
+            fakes, shape = self._fake_features(sample_fn, budget)
+            return [None if fake is None else {k: v for m in self.metrics for k, v in self._one(m, fake, shape).items()}
+                    for fake in fakes]
+
+    def _fake_features(self, sample_fn, budget: int | None = None) -> tuple[list, tuple]:
         """Stream fakes through every network batch by batch: only features are kept (50k
-        images at 256x256 would be 10 GB, their pool3 features 400 MB)."""
-        acc = {name: {layer: [] for layer in net.layers} for name, net in self.networks.items()}
-        n, shape = 0, None
+        images at 256x256 would be 10 GB, their pool3 features 400 MB), one set per generator."""
+        acc, keep, n, shape = None, None, 0, None
         while n < self.num_fakes:
-            x = sample_fn(min(self.batch_size, self.num_fakes - n))[: self.num_fakes - n]
-            if len(x) == 0:
-                raise ValueError("sample_fn returned no images")
-            as_rgb(x)  # the uint8 contract, checked before any work; extractors repeat grayscale
-            shape = shape or tuple(x.shape[1:])
-            for name, net in self.networks.items():
-                for layer, f in net(x).items():
-                    acc[name][layer].append(f)
-            n += len(x)
-        return {name: {layer: torch.cat(v) for layer, v in d.items()} for name, d in acc.items()}, shape
+            x = sample_fn(min(self.batch_size, self.num_fakes - n))[:keep, : self.num_fakes - n]
+            if x.ndim != 5 or x.shape[1] == 0:
+                raise ValueError(f"sample_fn returned no images [R, k, C, H, W] (got {tuple(x.shape)})")
+            if acc is None:
+                shape, generators = tuple(x.shape[2:]), len(x)
+                acc = [{name: {layer: [] for layer in net.layers} for name, net in self.networks.items()}
+                       for _ in range(generators)]
+            for r, images in enumerate(x):
+                as_rgb(images)  # the uint8 contract, checked before any work; extractors repeat grayscale
+                for name, net in self.networks.items():
+                    for layer, f in net(images).items():
+                        acc[r][name][layer].append(f)
+            if keep is None:  # after the first batch: how many generators' features fit the budget
+                batch = [f[0] for layers in acc[0].values() for f in layers.values()]  # one generator's
+                per_image = sum(f.numel() * f.element_size() for f in batch) / x.shape[1]
+                keep = generators if budget is None else max(1, int(budget // (per_image * self.num_fakes)))
+                acc = acc[:keep]
+            n += x.shape[1]
+        kept = [{name: {layer: torch.cat(v) for layer, v in d.items()} for name, d in a.items()} for a in acc]
+        return kept + [None] * (generators - len(kept)), shape
 
     def _one(self, m: MetricName, fake: dict, shape: tuple) -> dict[str, float]:
         kind = KINDS[m.kind]

@@ -45,7 +45,7 @@ def _place(x: torch.Tensor, device: torch.device) -> torch.Tensor:
 
 
 def _input_transform(data: DataSet):
-    if data.kind == "image":
+    if data.kind == "image":  # uint8 -> [-1, 1] in the dtype the networks are built in (torch's default)
         from gan_bench.data.images import normalize
-        return normalize
+        return lambda x: normalize(x, torch.get_default_dtype())
     return lambda x: x

@@ -65,9 +65,9 @@ class Ticks:
 
 def grad_norm(module, select=None) -> float:
     """Gradient norm over all parameters; `select` [K] picks replicas of a batched model (the
-    frozen ones may hold NaN)."""
-    norms = [(p.grad if select is None else p.grad[select]).norm() for p in module.parameters()
-             if p.grad is not None]
+    frozen ones may hold NaN): dim 0 of every parameter is K blocks, one per replica."""
+    norms = [(p.grad if select is None else p.grad.unflatten(0, (len(select), -1))[select]).norm()
+             for p in module.parameters() if p.grad is not None]
     return torch.stack(norms).norm().item() if norms else 0.0
 
 
