@@ -20,13 +20,8 @@ IMPLS = ["grouped", "vmap"]
 LAYOUTS = [(28, "dcgan"), (32, "dcgan"), (64, "dcgan"), (112, "dcgan"), (128, "dcgan"), (28, "isit23_smnist")]
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    # Tiny convolutions: a second OpenMP thread only adds spin-waiting on a shared 2-core machine.
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+# Tiny convolutions: a second OpenMP thread only adds spin-waiting on a shared 2-core machine.
+pytestmark = pytest.mark.usefixtures("one_thread")  # tests/conftest.py
 
 
 def makers(res, layout, batch_norm=True, width=4, channels=3):

@@ -37,13 +37,8 @@ from gan_bench.train import train
 SEED = 5
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    # Tiny convolutions: a second OpenMP thread only adds spin-waiting on a shared 2-core machine.
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+# Tiny convolutions: a second OpenMP thread only adds spin-waiting on a shared 2-core machine.
+pytestmark = pytest.mark.usefixtures("one_thread")  # tests/conftest.py
 
 
 @pytest.fixture

@@ -17,7 +17,6 @@ which are proper (D* = p/(p+q)). At D* the generator's objective is E_q f(u) + c
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass
 
 import torch
@@ -26,7 +25,7 @@ import torch.nn.functional as F
 from gan_bench.errors import UserError
 from gan_bench.losses.base import Loss, parse_alpha, parse_choice
 from gan_bench.losses.logistic import GENERATORS, alpha_loss_real, warn_outside_region
-from gan_bench.losses.schedule import AlphaSchedule, parse_schedule
+from gan_bench.losses.schedule import AlphaSchedule, parse_schedule, scheduled_alphas
 
 # l(1, t) of each loss, elementwise; `a` is the player's order (used by alpha only).
 PARTIAL = {
@@ -71,12 +70,7 @@ class CPE(Loss):
         return cpe_loss(self.loss_g, fake_logits, 1, self.alpha_g).mean(-1)
 
     def at_step(self, step, total_steps):
-        if self.schedule_d is None and self.schedule_g is None:
-            return self
-        return dataclasses.replace(
-            self,
-            alpha_d=self.schedule_d(step, total_steps) if self.schedule_d else self.alpha_d,
-            alpha_g=self.schedule_g(step, total_steps) if self.schedule_g else self.alpha_g)
+        return scheduled_alphas(self, step, total_steps)
 
     def f_at_optimum(self, log_u: torch.Tensor) -> torch.Tensor:
         """f(u), from log u, with the generator's objective at D* of l_D equal to E_q f(u) + const.

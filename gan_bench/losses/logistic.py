@@ -7,7 +7,6 @@ alpha = 1 is BCE, alpha = inf gives 1 - D, alpha = 1/2 gives exp(-t).
 
 from __future__ import annotations
 
-import dataclasses
 import warnings
 from dataclasses import dataclass
 
@@ -15,7 +14,7 @@ import torch
 import torch.nn.functional as F
 
 from gan_bench.losses.base import BETA_EPS, Loss, beta_of, parse_alpha, parse_choice
-from gan_bench.losses.schedule import AlphaSchedule, parse_schedule
+from gan_bench.losses.schedule import AlphaSchedule, parse_schedule, scheduled_alphas
 
 GENERATORS = ("saturating", "ns")
 
@@ -117,12 +116,7 @@ class AlphaLoss(Loss):
         return _ALPHA_G[self.generator](fake_logits, self.alpha_g)
 
     def at_step(self, step, total_steps):
-        if self.schedule_d is None and self.schedule_g is None:
-            return self
-        return dataclasses.replace(
-            self,
-            alpha_d=self.schedule_d(step, total_steps) if self.schedule_d else self.alpha_d,
-            alpha_g=self.schedule_g(step, total_steps) if self.schedule_g else self.alpha_g)
+        return scheduled_alphas(self, step, total_steps)
 
 
 def build_alpha(alpha_d=1.0, alpha_g=1.0, generator: str = "ns", schedule=None) -> AlphaLoss:

@@ -22,6 +22,7 @@ train.epochs = E the run has E * ceil(N / batch) steps and epoch k is exactly st
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -138,3 +139,14 @@ def parse_schedule(spec, configured: dict[str, float], *, finite: bool = False, 
                             "use loss.schedule.kind=step or finite values")
         out[key] = AlphaSchedule(kind, start, stop, until, at)
     return out
+
+
+def scheduled_alphas(loss, step: int, total_steps: int):
+    """`loss` with alpha_d / alpha_g moved by its schedule_d / schedule_g (either may be None):
+    the at_step of every loss family with scheduled alphas."""
+    if loss.schedule_d is None and loss.schedule_g is None:
+        return loss
+    return dataclasses.replace(
+        loss,
+        alpha_d=loss.schedule_d(step, total_steps) if loss.schedule_d else loss.alpha_d,
+        alpha_g=loss.schedule_g(step, total_steps) if loss.schedule_g else loss.alpha_g)
