@@ -26,7 +26,7 @@ def composed(name: str, *overrides: str) -> str:
 
 
 @pytest.mark.parametrize("name", options("experiment"))
-def test_experiment_config_is_pinned(tmp_path, name):
+def test_experiment_config_is_pinned(name):
     text, pin = composed(name), PINS / f"{name}.yaml"
     if os.environ.get("GAN_BENCH_UPDATE_PINS") == "1":
         pin.parent.mkdir(parents=True, exist_ok=True)
