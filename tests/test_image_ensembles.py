@@ -138,8 +138,8 @@ def test_five_fp32_steps_match_but_for_adams_rounding_flips(tmp_path):
     """fp32, the dtype runs use. Adam's first update of an entry is lr * sign(gradient), so an
     entry whose gradient is within rounding of zero moves lr one way in the ensemble and maybe the
     other in the single run: here 1 entry of G's 28,800 first-layer weights, by 5e-5. A bug moves
-    many entries; so: all but 0.1% of each tensor's entries within 1e-4, and every parameter
-    within the 2 * lr per step such flips can add."""
+    many entries; so: all but 0.1% (at least 2, for the 16-entry biases: 2 flipped on one CPU) of
+    each tensor's entries within 1e-4, and every parameter within the 2 * lr per step such flips can add."""
     steps, lr = 5, 1e-4
     args = image_args(tmp_path, "isit23_smnist", 28, f"train.steps={steps}", "train.log_every=5", "train.ema=0.9",
                       "train.latent_pool=train", f"optim.lr={lr}")
@@ -150,7 +150,7 @@ def test_five_fp32_steps_match_but_for_adams_rounding_flips(tmp_path):
         for k in want:
             diff, scale = (got[k] - want[k]).abs().double(), float(want[k].abs().max())
             close = diff <= 1e-4 * (want[k].abs() + scale)
-            assert close.double().mean() >= 0.999, (i, k, int((~close).sum()))
+            assert int((~close).sum()) <= max(2, 0.001 * close.numel()), (i, k, int((~close).sum()))
             if "running" not in k and "num_batches" not in k:
                 assert diff.max() <= 2 * lr * steps, (i, k, float(diff.max()))
 
