@@ -91,6 +91,7 @@ def hashed_config(cfg: DictConfig) -> dict:
     # lr is only a default for the hashed lr_d and lr_g; fused=true is the kernel every run now uses;
     # _target_ came with optim=rmsprop|sgd, and every run before them was torch.optim.Adam.
     out["optim"].pop("lr", None)
+    out["model"].pop("adam_lr", None)  # likewise only a default for optim.lr (conf/model/mlp.yaml)
     if out["optim"].get("_target_") == "torch.optim.Adam":
         out["optim"].pop("_target_")
     if out["optim"].get("fused", True) is True:

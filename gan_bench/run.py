@@ -36,8 +36,16 @@ def run_job(cfg: DictConfig) -> dict:
     print(f"[{_word(result)}] step {result['step']}/{result['steps']} in {result['wall_seconds']:.1f}s: "
           f"{_metrics(result)}")
     print(f"run directory: {run_dir}")
+    if (picture := _last_samples(Path(run_dir))) is not None:
+        print(f"final samples: {picture}")
     print(f"view it: tensorboard --logdir {run_dir}/tb")
     return result
+
+
+def _last_samples(run_dir: Path) -> Path | None:
+    """The picture of the last evaluation (samples/step<N>.png, N zero-padded so names sort)."""
+    pictures = sorted((run_dir / "samples").glob("step*.png"))
+    return pictures[-1] if pictures else None
 
 
 def _sweep_job(cfg: DictConfig, train) -> dict:

@@ -100,7 +100,12 @@ def test_resume_after_sigkill_is_bit_identical(tmp_path):
     steps = 1000
     args = [*FAST, f"train.steps={steps}", "train.ckpt_every=100", "train.eval_every=500", "train.log_every=50"]
     straight, killed = tmp_path / "straight", tmp_path / "killed"
-    assert run_cli("train", *args, f"hydra.run.dir={straight}").returncode == 0
+    p = run_cli("train", *args, f"hydra.run.dir={straight}")
+    assert p.returncode == 0, p.stderr
+    # A run ends by saying where to look: its last scatter plot and the TensorBoard command.
+    picture = straight / "samples" / f"step{steps:07d}.png"
+    assert f"final samples: {picture}\n" in p.stdout and picture.is_file()
+    assert p.stdout.rstrip().endswith(f"view it: tensorboard --logdir {straight}/tb")
 
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     proc = subprocess.Popen([*CLI, "train", *args, f"hydra.run.dir={killed}"], env=env,

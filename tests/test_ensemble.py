@@ -40,7 +40,9 @@ def test_batched_mlp_matches_each_mlp():
 
 
 def test_replicas_equal_single_runs(cfg_factory, tmp_path):
-    common = ["train.log_every=10", "train.eval_every=25", "train.ckpt_every=25"]
+    # lr 1e-4, the rate the 1e-5 tolerance was set at: batched and single kernels round differently,
+    # and over 50 Adam steps that difference grows with the rate (at the quick start's 1e-3, past 1e-5).
+    common = ["train.log_every=10", "train.eval_every=25", "train.ckpt_every=25", "optim.lr=1e-4"]
     for steps in (1, 50):
         ens = tmp_path / f"ens{steps}"
         result = train(cfg_factory(f"seed={SEED}", f"train.ensemble={K}", f"train.steps={steps}", *common, run_dir=ens))

@@ -192,7 +192,7 @@ MAIN_RUN = [
     "model.discriminator.width=8", "model.discriminator.depth=1", "model.discriminator.activation=leaky_relu",
     "loss=bce", "loss.generator=ns", "penalty=none", "optim=adam", "optim.lr_d=1e-3", "optim.lr_g=1e-3",
     "optim.betas=[0.9,0.999]", "optim.eps=1e-8", "train.batch_size=32", "train.n_critic=1", "train.ensemble=1",
-    "eval.holdout=0.0", "train.latent_pool=null", "eval.n_samples=64", "train.progress=false",
+    "eval.holdout=0.0", "train.latent_pool=null", "train.ema=0.0", "eval.n_samples=64", "train.progress=false",
     "train.device=cpu", "train.ckpt_every=5", "train.eval_every=5", "train.log_every=5",
 ]
 MAIN_HASH = "ca49a6a9018aeb00"
