@@ -19,8 +19,9 @@ def save(path: Path, state: dict) -> None:
     atomic.write_bytes(Path(path), lambda f: torch.save(state, f))
 
 
-def load(path: Path, expected_hash: str) -> dict:
-    """Load and validate a checkpoint before any work starts; every problem is a UserError."""
+def load(path: Path, expected_hashes: list[str]) -> dict:
+    """Load and validate a checkpoint before any work starts; every problem is a UserError.
+    expected_hashes: config.checkpoint_hashes, the current hash and any older one of the same run."""
     fix = f"delete {path} to start this run over, or pass hydra.run.dir=<a new directory>"
     try:
         state = torch.load(path, map_location="cpu", weights_only=False)
@@ -28,7 +29,7 @@ def load(path: Path, expected_hash: str) -> dict:
         raise UserError(f"checkpoint {path} is corrupt or unreadable ({type(e).__name__}): {fix}") from None
     if not isinstance(state, dict) or "config_hash" not in state or "step" not in state:
         raise UserError(f"checkpoint {path} is not a gan-bench checkpoint: {fix}")
-    if state["config_hash"] != expected_hash:
+    if state["config_hash"] not in expected_hashes:
         raise UserError(f"checkpoint {path} was written by a different configuration "
                         f"(seed, data, model, loss, optimizer or batch differ): {fix}")
     return state

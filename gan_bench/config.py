@@ -81,12 +81,26 @@ def check_config(cfg: DictConfig) -> None:
     check_search(cfg)
 
 
-def hashed_config(cfg: DictConfig) -> dict:
+def checkpoint_hashes(cfg: DictConfig) -> list[str]:
+    """The hash a checkpoint of this config is written under, then any that older gan-bench wrote
+    for the same run (accepted on resume; the checkpoint is then rewritten under the first)."""
+    from gan_bench.checkpoint import config_hash
+
+    hashes = [config_hash(hashed_config(cfg)), config_hash(hashed_config(cfg, keep_root=True))]
+    return hashes[:1] if hashes[0] == hashes[1] else hashes
+
+
+def hashed_config(cfg: DictConfig, keep_root: bool = False) -> dict:
     """What identifies a run's trajectory: a checkpoint written under other values is refused.
-    Step counts and logging intervals are left out so a finished run can be extended."""
+    Step counts and logging intervals are left out so a finished run can be extended.
+    keep_root: as before dataset.root left the hash (checkpoint_hashes accepts those too)."""
     keys = ("seed", "alpha_d", "alpha_g", "dataset", "model", "loss", "optim", "penalty")
     out = {k: OmegaConf.to_container(cfg[k], resolve=True) if isinstance(cfg[k], DictConfig) else cfg[k]
            for k in keys}
+    # Where the data live is not which data: a moved checkout or another GAN_BENCH_DATA on a cluster
+    # node resumes. dataset.path stays: for a folder set it is the set's only identity.
+    if not keep_root:
+        out["dataset"].pop("root", None)
     # Keys added after checkpoints existed, left out where they cannot change what older runs did:
     # lr is only a default for the hashed lr_d and lr_g; fused=true is the kernel every run now uses;
     # _target_ came with optim=rmsprop|sgd, and every run before them was torch.optim.Adam.

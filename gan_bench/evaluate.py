@@ -20,7 +20,7 @@ def main(argv: list[str]) -> int:
 
     import gan_bench.config  # noqa: F401  (registers the gb_root resolver)
     from gan_bench import checkpoint
-    from gan_bench.config import hashed_config
+    from gan_bench.config import checkpoint_hashes
     from gan_bench.ensemble import build_replicas
     from gan_bench.export import evaluated_state
     from gan_bench.metrics import make_evaluator
@@ -33,7 +33,7 @@ def main(argv: list[str]) -> int:
     cfg = OmegaConf.load(cfg_file)
     cfg.paths.run_dir = str(run)
     cfg = OmegaConf.merge(cfg, OmegaConf.from_dotlist(args.override))
-    state = checkpoint.load(ckpt, checkpoint.config_hash(hashed_config(cfg)))
+    state = checkpoint.load(ckpt, checkpoint_hashes(cfg))
     device = pick_device(cfg.train.device)
 
     from gan_bench.data import hold_out

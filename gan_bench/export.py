@@ -27,8 +27,7 @@ from gan_bench.errors import UserError
 def load_run(run_dir: Path):
     """A run's config (as trained) and its last checkpoint; every problem is a UserError."""
     import gan_bench.config  # noqa: F401  (registers the gb_root resolver the saved config uses)
-    from gan_bench import checkpoint
-    from gan_bench.config import hashed_config
+    from gan_bench.config import checkpoint_hashes
 
     cfg_file, ckpt = run_dir / ".hydra" / "config.yaml", run_dir / "checkpoints" / "last.pt"
     for f in (cfg_file, ckpt):
@@ -44,7 +43,7 @@ def load_run(run_dir: Path):
                         f"rerun the training command in {run_dir} to resume from its previous checkpoint") from None
     if not isinstance(state, dict) or "G" not in state or "config_hash" not in state:
         raise UserError(f"{ckpt} is not a gan-bench checkpoint: pass a run directory that gan-bench train wrote")
-    if state["config_hash"] != checkpoint.config_hash(hashed_config(cfg)):
+    if state["config_hash"] not in checkpoint_hashes(cfg):
         raise UserError(f"{cfg_file} does not describe {ckpt} (the config was edited after training): "
                         f"restore the config the run was trained with")
     return cfg, state

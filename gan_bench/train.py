@@ -16,7 +16,7 @@ import torch
 from omegaconf import DictConfig
 
 from gan_bench import checkpoint, records
-from gan_bench.config import check_config, hashed_config
+from gan_bench.config import check_config, checkpoint_hashes
 from gan_bench.data import hold_out
 from gan_bench.ensemble import build_replicas
 from gan_bench.errors import UserError
@@ -50,8 +50,9 @@ def train(cfg: DictConfig) -> dict:
     ckpt_path = run_dir / "checkpoints" / "last.pt"
     device = pick_device(opts.device)
     configure_backends(opts, device)
-    cfg_hash = checkpoint.config_hash(hashed_config(cfg))
-    saved = checkpoint.load(ckpt_path, cfg_hash) if ckpt_path.exists() else None
+    hashes = checkpoint_hashes(cfg)
+    cfg_hash = hashes[0]
+    saved = checkpoint.load(ckpt_path, hashes) if ckpt_path.exists() else None
 
     data = hold_out(build(cfg.dataset), cfg.eval.holdout)
     streams = Streams(seeds, device)
@@ -99,6 +100,8 @@ def train(cfg: DictConfig) -> dict:
                 for _ in range(opts.n_critic):
                     real = batches.next()
                     fake = nets.gen(latents(real.shape[1]))
+                    if fake.shape[1] < real.shape[1]:  # a latent pool's pass ended mid-batch: pair real to it
+                        real = real[:, :fake.shape[1]]
                     real_logits, fake_logits = nets.disc(real), nets.disc(fake.detach())
                     d_loss = loss.d_loss(real_logits, fake_logits)
                     d_total = torch.where(run.active, d_loss, 0).sum()  # a diverged replica is frozen
@@ -113,7 +116,7 @@ def train(cfg: DictConfig) -> dict:
                 # need no gradient here, which saves its weight-gradient matmuls.
                 D.requires_grad_(False)
                 gen_logits = nets.disc(fake)
-                real_logits_g = nets.disc(batches.next()) if loss.needs_real_for_g else None
+                real_logits_g = nets.disc(batches.next(fake.shape[1])) if loss.needs_real_for_g else None
                 g_loss = loss.g_loss(gen_logits, real_logits_g)
                 if log_now:
                     fake.retain_grad()  # for the tick's per-sample gradient norm

@@ -124,3 +124,27 @@ def test_keys_added_later_keep_older_runs_resumable(tmp_path, overrides, before)
     overrides = [*THEN_DEFAULTS, *overrides]  # the defaults of then, which the quick start has since changed
     assert config_hash(hashed_config(make_cfg(tmp_path, overrides, fast=False))) == before
     assert config_hash(hashed_config(make_cfg(tmp_path, overrides + other, fast=False))) != before
+
+
+def test_where_the_data_live_is_not_in_the_hash(tmp_path):
+    """A moved checkout or another GAN_BENCH_DATA resumes an image run; a checkpoint written while
+    dataset.root was hashed is still accepted, and another data set (dataset.path) is not."""
+    import torch
+
+    from gan_bench import checkpoint
+    from gan_bench.config import checkpoint_hashes, hashed_config
+
+    def hashes(*overrides):
+        return checkpoint_hashes(make_cfg(tmp_path, ["dataset=folder", "model=dcgan", *overrides], fast=False))
+
+    here, moved = hashes("paths.data=/a", "dataset.path=/imgs"), hashes("paths.data=/b", "dataset.path=/imgs")
+    assert here[0] == moved[0] and len(here) == len(moved) == 2 and here[1] != moved[1]
+    assert hashes("paths.data=/a", "dataset.path=/other")[0] != here[0]
+    assert checkpoint_hashes(make_cfg(tmp_path, [], fast=False)) == [checkpoint.config_hash(
+        hashed_config(make_cfg(tmp_path, [], fast=False)))]  # the ring has no root: one hash, as before
+
+    ckpt = tmp_path / "last.pt"
+    torch.save({"config_hash": here[1], "step": 3}, ckpt)  # written before root left the hash
+    assert checkpoint.load(ckpt, here)["step"] == 3
+    with pytest.raises(UserError, match="different configuration"):
+        checkpoint.load(ckpt, moved)

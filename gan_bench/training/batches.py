@@ -14,17 +14,24 @@ class Batches:
         self.n, self.size, self.rng, self.device = len(self.x), int(batch_size), rng_data, device
         self.perms, self.pos = None, self.n  # [K, n] orders of the current epoch; the first draw starts one
 
-    def next(self) -> torch.Tensor:
-        """A batch [K, B, ...] in model space."""
-        if self.pos >= self.n:
-            self.perms = torch.stack([torch.randperm(self.n, generator=g) for g in self.rng]).to(self.x.device)
-            self.pos = 0
-        idx = self.perms[:, self.pos:self.pos + self.size]
-        self.pos += idx.shape[1]
+    def next(self, n: int | None = None) -> torch.Tensor:
+        """A batch [K, B, ...] in model space. With n: exactly n samples, carried on into the next
+        epoch's order where this one ends (a batch that must pair one to one with a fake batch)."""
+        idx = self._take(self.size if n is None else n)
+        if n is not None and idx.shape[1] < n:
+            idx = torch.cat([idx, self._take(n - idx.shape[1])], 1)
         x = self.x[idx]
         if x.device != self.device:  # a set too large for the GPU: gather from the memory map, pin, copy async
             x = x.pin_memory().to(self.device, non_blocking=True)
         return self.to_model(x)
+
+    def _take(self, n: int) -> torch.Tensor:
+        if self.pos >= self.n:
+            self.perms = torch.stack([torch.randperm(self.n, generator=g) for g in self.rng]).to(self.x.device)
+            self.pos = 0
+        idx = self.perms[:, self.pos:self.pos + n]
+        self.pos += idx.shape[1]
+        return idx
 
     def state_dict(self) -> dict:
         return {"perms": None if self.perms is None else self.perms.cpu(), "pos": self.pos}

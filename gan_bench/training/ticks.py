@@ -17,6 +17,9 @@ class Ticks:
                  progress: bool):
         self.history = torch.zeros(int(every), len(COLUMNS), K, device=device)
         self.every, self.last, self.log = int(every), 0, log
+        # History row i holds the step with step % every == i. A run resumed off the log grid (a
+        # SIGTERM checkpoint) starts its first interval at row `first`; the rows before it are empty.
+        self.first = step % self.every
         self.t_tick, self.step_tick = time.perf_counter(), step
         self.bar = None
         if progress:
@@ -32,10 +35,11 @@ class Ticks:
 
     def tick(self, run, nets, fake: torch.Tensor, loss, gen_logits: torch.Tensor) -> list[int]:
         """Log the interval that ends at run.step; the replicas that diverged in it, recorded in run."""
-        K, n = run.active.numel(), self.last + 1
+        K, n = run.active.numel(), self.last + 1 - self.first  # n steps in this interval
         # D's gradients are still those of its last step: the G step runs D with requires_grad off.
         d_grad = grad_norm(nets.D, run.active if K > 1 else None)
-        rows = self.history[:n].cpu()  # [n, columns, K]
+        rows = self.history[self.first:self.last + 1].cpu()  # [n, columns, K]
+        self.first = 0
         nonfinite = ~torch.isfinite(rows[:, :2]).all(1) & run.active.cpu()  # [n, K]: a loss turned NaN/inf
         newly = [k for k in range(K) if nonfinite[:, k].any()]
         for k in newly:
