@@ -1,0 +1,25 @@
+"""scripts/profile_conv_ensemble.py on a tiny batch: both parts run and their numbers add up."""
+
+import importlib.util
+
+from gan_bench.config import ROOT
+
+_spec = importlib.util.spec_from_file_location("profile_conv_ensemble", ROOT / "scripts" / "profile_conv_ensemble.py")
+pc = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(pc)
+
+
+def test_step_profile_splits_the_step_into_convolutions_and_the_rest():
+    for impl, K in [("single", 1), ("grouped", 2), ("vmap", 2)]:
+        r = pc.step_profile(K, impl, steps=1, batch=4)
+        assert r["impl"] == impl and r["K"] == K and 0 < r["conv_share"] < 1
+        per_replica = r["conv_ms_per_replica_step"] + r["other_ms_per_replica_step"]
+        assert abs(per_replica * K - r["ms_per_step"]) < 1e-6 * max(1.0, r["ms_per_step"])
+
+
+def test_layer_times_cover_the_three_layers(capsys):
+    pc.main(["--steps", "1", "--k", "2", "--batch", "2"])
+    out = capsys.readouterr().out
+    assert out.count(" ms/step, convolutions ") == 3
+    for layer in ("3->8 at 28px", "8->16 at 14px", "16->32 at 7px"):
+        assert f"  {layer}, groups=K: " in out and "loop of 2: " in out
