@@ -31,7 +31,8 @@ def compose(overrides: list[str]):
 
 
 def plain_loop(cfg, data: torch.Tensor, steps: int, device: str = "cpu", warmup: int = 0) -> float:
-    """The baseline a researcher would write: the config's G and D, Adam, uniformly drawn batches,
+    """The baseline a researcher would write: the config's G and D, its optimizer class and
+    settings with torch's default kernel (no fused/foreach choice), uniformly drawn batches,
     non-saturating BCE, fp32, nothing else. `data` is the training set in model space. Seconds for
     `steps` steps after `warmup` untimed ones (first-call allocations, cudnn autotuning)."""
     from hydra.utils import instantiate
@@ -40,9 +41,13 @@ def plain_loop(cfg, data: torch.Tensor, steps: int, device: str = "cpu", warmup:
     G = instantiate(cfg.model.generator).to(device)
     D = instantiate(cfg.model.discriminator).to(device)
     data = data.to(device)
-    betas = tuple(cfg.optim.betas)
-    opt_g = torch.optim.Adam(G.parameters(), lr=cfg.optim.lr_g, betas=betas)
-    opt_d = torch.optim.Adam(D.parameters(), lr=cfg.optim.lr_d, betas=betas)
+    from omegaconf import OmegaConf
+
+    from gan_bench.optim import build_optimizers
+
+    node = OmegaConf.to_container(cfg.optim, resolve=True)
+    node.pop("fused", None), node.pop("foreach", None)
+    opt_g, opt_d = build_optimizers(node, G, D)
     b, zdim = cfg.train.batch_size, cfg.model.latent_dim
     ones, zeros = torch.ones(b, device=device), torch.zeros(b, device=device)
     t0 = None
@@ -145,10 +150,10 @@ def bench_conv_ensemble(args) -> dict:
     warm-up and on CUDA torch.compile), on random-noise PNGs read through the real `folder` loader
     (content does not change the cost of a step), non-saturating BCE, no image metrics; its speed
     path is the trainer's own (on CUDA: bf16, channels_last and torch.compile, unless overridden).
-    --loop module: the step alone (G forward, D step on real and fake, G step, fused Adam) on a
-    fixed random batch, without the trainer's data gather, per-replica latent draws and logging;
-    on CUDA bf16 and channels_last (and torch.compile with --compile). Timed after `steps // 4`
-    untimed steps; the best of --repeats counts.
+    --loop module: the step alone (G forward, D step on real and fake, G step, the configured
+    optimizer: fused Adam by default) on a fixed random batch, without the trainer's data gather,
+    per-replica latent draws and logging; on CUDA bf16 and channels_last (and torch.compile with
+    --compile). Timed after `steps // 4` untimed steps; the best of --repeats counts.
 
     A K whose estimated memory (gan_bench/memory.py) exceeds the device's is recorded as skipped."""
     from hydra.utils import instantiate
@@ -226,9 +231,9 @@ def _conv_steps(G, D, cfg, K, batch, image_shape, steps, args) -> float:
     fmt = torch.channels_last if cuda else torch.preserve_format
     G, D = G.to(dev, memory_format=fmt), D.to(dev, memory_format=fmt)
     G_run, D_run = (torch.compile(G), torch.compile(D)) if args.compile else (G, D)
-    adam = dict(betas=tuple(cfg.optim.betas), fused=True)
-    opt_g = torch.optim.Adam(G.parameters(), lr=cfg.optim.lr_g, **adam)
-    opt_d = torch.optim.Adam(D.parameters(), lr=cfg.optim.lr_d, **adam)
+    from gan_bench.optim import build_optimizers
+
+    opt_g, opt_d = build_optimizers(cfg.optim, G, D)  # the trainer's own (fused Adam by default)
     autocast = torch.autocast(dev.type, dtype=torch.bfloat16, enabled=cuda)
     real = torch.rand(K, batch, *image_shape, device=dev) * 2 - 1
     warmup = max(2, steps // 4)

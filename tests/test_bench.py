@@ -3,6 +3,7 @@
 import json
 
 import pytest
+import torch
 
 from gan_bench.bench import main
 
@@ -73,3 +74,23 @@ def test_bench_memory(capsys, monkeypatch):
     assert out["layout"] == "isit23_smnist" and out["batch"] == 64 and out["free_gib"] == 1.0
     assert out["total_mib"] == round(need["total"] / 2 ** 20, 2)
     assert out["largest_k_that_fits"] == int(0.9 * 2 ** 30 // need["total"])
+
+
+@pytest.mark.parametrize("name, cls", [("sgd", torch.optim.SGD), ("rmsprop", torch.optim.RMSprop),
+                                       ("adam", torch.optim.Adam)])
+def test_plain_loop_uses_the_configured_optimizer(tmp_path, monkeypatch, name, cls):
+    from gan_bench.bench import compose, plain_loop
+
+    made = []
+    original = cls.__init__
+
+    def record(self, params, **kwargs):
+        made.append(kwargs)
+        original(self, params, **kwargs)
+
+    monkeypatch.setattr(cls, "__init__", record)
+    cfg = compose([f"optim={name}", "model.generator.width=8", "model.discriminator.width=8",
+                   f"paths.run_dir={tmp_path}"])
+    plain_loop(cfg, torch.randn(64, 2), steps=2)
+    assert len(made) == 2 and all(k["lr"] == cfg.optim.lr_d for k in made)
+    assert not any("fused" in k or "foreach" in k for k in made)  # torch's default kernel: what a researcher writes
