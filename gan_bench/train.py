@@ -124,7 +124,7 @@ def train(cfg: DictConfig) -> dict:
                 torch.where(run.active, g_loss, 0).sum().backward()
                 opt_g.step()
                 D.requires_grad_(True)
-                nets.update_ema()
+                nets.update_ema(run.step)
                 ticks.record(run.step, d_loss, g_loss, real_logits, gen_logits)
                 run.step += 1
 

@@ -28,7 +28,9 @@ class Networks:
         fast = speed_path(opts, device, data)
         fmt = torch.channels_last if fast["channels_last"] else torch.preserve_format
         self.G, self.D = G.to(device, memory_format=fmt), D.to(device, memory_format=fmt)
-        self.ema = float(opts.ema)
+        # Warm-up: the decay after t updates is min(ema, (1 + t) / (10 + t)), so early evaluations
+        # score an average of recent weights, not one still dominated by the initial ones.
+        self.ema, self.ema_warmup = float(opts.ema), bool(opts.get("ema_warmup", False))
         self.G_ema = copy.deepcopy(self.G).requires_grad_(False) if self.ema > 0 else None  # evaluated instead of G
         self.G_run, self.D_run = (torch.compile(self.G), torch.compile(self.D)) if fast["compile"] else (self.G, self.D)
         self.autocast = torch.autocast(device.type, dtype=torch.bfloat16, enabled=fast["amp"])
@@ -47,10 +49,12 @@ class Networks:
         with self.autocast:
             return self.D(x).float()
 
-    def update_ema(self) -> None:
+    def update_ema(self, step: int) -> None:
+        """After generator step `step` (0-based: the number of updates before this one)."""
         if self.G_ema is not None:  # checked first: no grad-mode switch per step when EMA is off
+            decay = min(self.ema, (1 + step) / (10 + step)) if self.ema_warmup else self.ema
             with torch.no_grad():
-                torch._foreach_lerp_(list(self.G_ema.parameters()), list(self.G.parameters()), 1 - self.ema)
+                torch._foreach_lerp_(list(self.G_ema.parameters()), list(self.G.parameters()), 1 - decay)
 
     @contextmanager
     def evaluated_generator(self):
