@@ -46,7 +46,8 @@ def plain_loop(cfg, data: torch.Tensor, steps: int, device: str = "cpu", warmup:
     from gan_bench.optim import build_optimizers
 
     node = OmegaConf.to_container(cfg.optim, resolve=True)
-    node.pop("fused", None), node.pop("foreach", None)
+    for kernel_choice in ("fused", "foreach"):
+        node.pop(kernel_choice, None)
     opt_g, opt_d = build_optimizers(node, G, D)
     b, zdim = cfg.train.batch_size, cfg.model.latent_dim
     ones, zeros = torch.ones(b, device=device), torch.zeros(b, device=device)
