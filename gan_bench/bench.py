@@ -330,14 +330,17 @@ def _random_tf_inception(d) -> str:
 def bench_memory(args) -> dict:
     """What one replica of the configured run needs (gan_bench/memory.py: the estimate the trainer
     checks before building an ensemble) and the largest train.ensemble that fits on --device now.
-    Nothing is trained and no data is read: e.g. `gan-bench bench memory experiment=isit23_stacked_mnist`."""
+    Nothing is trained and no data is read, so the data part (a replica's data order and latent pool)
+    counts the configured size where the data set has one (Stacked MNIST, toy sets) and 0 where only
+    the files know it (the trainer's check counts it): e.g. `gan-bench bench memory experiment=isit23_stacked_mnist`."""
     from hydra.utils import instantiate
 
-    from gan_bench.memory import GiB, available_bytes, largest_ensemble, replica_bytes
+    from gan_bench.memory import GiB, available_bytes, data_sizes, largest_ensemble, replica_bytes
 
     cfg = compose(args.override + ["paths.run_dir=/tmp/unused"])
     need = replica_bytes(lambda: instantiate(cfg.model.generator), lambda: instantiate(cfg.model.discriminator),
-                         int(cfg.model.latent_dim), int(cfg.train.batch_size), ema=cfg.train.ema > 0)
+                         int(cfg.model.latent_dim), int(cfg.train.batch_size), ema=cfg.train.ema > 0,
+                         **data_sizes(cfg))
     free = available_bytes(args.device)
     return {"bench": "memory", "layout": cfg.model.generator.get("layout", "dcgan"),
             "resolution": cfg.dataset.get("resolution"), "batch": int(cfg.train.batch_size),

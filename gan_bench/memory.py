@@ -8,7 +8,11 @@ Per replica:
   the fake batch: G + 2 x D. Measured, not modelled: one forward of a single replica on a small
   probe batch, counting the bytes of the tensors autograd saves (saved-tensor hooks: the same
   count on every device), scaled linearly to the batch; then by K, since the replicas' activations
-  are as many copies.
+  are as many copies;
+- data: the replica's own order of the training set (int64 per example) and, with
+  train.latent_pool, its pool of latents (z_dim floats and an int64 index each). At the ISIT'23
+  Stacked MNIST protocol this is 40 MiB of a replica's 46 (100,000 latents of 100 floats), the
+  largest part of an ensemble's memory on the CPU (issue 20).
 Measured in fp32: under bf16 autocast activations are about half, so the estimate errs safe. Not
 counted: a penalty's double backward (about one more D graph), the backward's transient gradients
 and the allocator's slack, which is why only `fraction` (0.9) of what is available is planned for.
@@ -42,8 +46,10 @@ def _saved_bytes(run, exclude: set[int]) -> int:
     return sum(storages.values())
 
 
-def replica_bytes(build_g, build_d, z_dim: int, batch: int, ema: bool = False, probe: int = 4) -> dict:
-    """{"state", "activations", "total"}: bytes one replica of the trainer needs at batch `batch`."""
+def replica_bytes(build_g, build_d, z_dim: int, batch: int, ema: bool = False, probe: int = 4, n_train: int = 0,
+                  pool: int = 0) -> dict:
+    """{"state", "activations", "data", "total"}: bytes one replica of the trainer needs at batch
+    `batch`, with `n_train` training examples and a latent pool of `pool` latents (0: none)."""
     with torch.random.fork_rng(devices=[]):  # building and probing draw: leave the caller's stream alone
         G, D = build_g(), build_d()
         g_params, d_params = (sum(p.numel() * p.element_size() for p in m.parameters()) for m in (G, D))
@@ -55,7 +61,16 @@ def replica_bytes(build_g, build_d, z_dim: int, batch: int, ema: bool = False, p
         d_act = _saved_bytes(lambda: D(torch.randn_like(fake)), exclude)
     state = 4 * (g_params + d_params) + (g_params if ema else 0)
     activations = round((g_act + 2 * d_act) * batch / n)
-    return {"state": state, "activations": activations, "total": state + activations}
+    data = 8 * n_train + pool * (z_dim * torch.get_default_dtype().itemsize + 8)
+    return {"state": state, "activations": activations, "data": data, "total": state + activations + data}
+
+
+def data_sizes(cfg) -> dict:
+    """replica_bytes' n_train and pool from a composed config, without reading the data: the
+    configured size where the data set has one (Stacked MNIST's n, the toy sets' n_train), else 0."""
+    n = int(cfg.dataset.get("n") or cfg.dataset.get("n_train") or 0)
+    pool = cfg.train.get("latent_pool")
+    return {"n_train": n, "pool": n if pool == "train" else int(pool or 0)}
 
 
 def available_bytes(device) -> int | None:
@@ -85,9 +100,9 @@ def largest_ensemble(per_replica: int, available: int | None, reserved: int = 0,
 
 
 def check_ensemble(K: int, build_g, build_d, z_dim: int, batch: int, device, ema: bool = False,
-                   reserved: int = 0) -> int | None:
+                   reserved: int = 0, n_train: int = 0, pool: int = 0) -> int | None:
     """The largest K that fits on `device`; raises one UserError line when `K` does not."""
-    need = replica_bytes(build_g, build_d, z_dim, batch, ema)["total"]
+    need = replica_bytes(build_g, build_d, z_dim, batch, ema, n_train=n_train, pool=pool)["total"]
     available = available_bytes(device)
     most = largest_ensemble(need, available, reserved)
     if most is not None and K > most:

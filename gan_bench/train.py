@@ -36,7 +36,7 @@ from gan_bench.training.setup import (
     replica_seeds,
     total_steps,
 )
-from gan_bench.training.signals import stop_on_signals
+from gan_bench.training.signals import Stopped, stop_on_signals
 from gan_bench.training.state import RunState
 from gan_bench.training.streams import Streams
 from gan_bench.training.ticks import Ticks
@@ -62,13 +62,14 @@ def train(cfg: DictConfig) -> dict:
         return done
 
     build_g, build_d = (lambda: build(cfg.model.generator)), (lambda: build(cfg.model.discriminator))
+    pool = opts.latent_pool if opts.latent_pool != "train" else batches.n
     if len(seeds) > 1:  # an ensemble that cannot fit is one line now, not an out-of-memory error later
         check_ensemble(len(seeds), build_g, build_d, int(cfg.model.latent_dim), opts.batch_size, device,
-                       ema=opts.ema > 0)  # the training set, when placed on the GPU, is already not free
+                       ema=opts.ema > 0, n_train=batches.n, pool=pool or 0)  # a training set placed on the
+                                                                             # GPU is already not free
     G, D = build_replicas(build_g, build_d, seeds, impl=opts.ensemble_impl)
     nets = Networks(G, D, opts, device, data)  # G and D moved to the device in place
     loss_fn, penalty = build(cfg.loss), build(cfg.penalty)
-    pool = opts.latent_pool if opts.latent_pool != "train" else batches.n
     # Fresh N(0, I) per step, or a fixed pool (train.latent_pool), from each replica's latent stream.
     latents = Latents(streams.rng_latent, int(cfg.model.latent_dim), device, pool)
 
@@ -94,6 +95,9 @@ def train(cfg: DictConfig) -> dict:
         stack.callback(ticks.close)
         stack.enter_context(deterministic_algorithms(opts.deterministic))
         try:
+            if run.pending_eval is not None:  # a stop cut the checkpointed step's evaluation short
+                evaluate(run, evaluator, **run.pending_eval, log=log, run_dir=run_dir, stop=stop)
+                checkpoint.save(ckpt_path, run.state_dict(cfg_hash))  # done: last.pt says so again
             while run.step < steps and run.n_active > 0:
                 loss = loss_fn.at_step(run.step, steps)
                 log_now = (run.step + 1) % opts.log_every == 0 or run.step + 1 == steps
@@ -135,15 +139,18 @@ def train(cfg: DictConfig) -> dict:
                 if not (log_now or eval_now or ckpt_now):
                     continue
                 if log_now and (newly := ticks.tick(run, nets, fake, loss, gen_logits)):
-                    evaluate(run, evaluator, newly, log, run_dir)  # what a diverged model makes: rarely a mode
+                    evaluate(run, evaluator, newly, log, run_dir, stop=stop)  # what a diverged model makes
                 if eval_now and run.n_active > 0:
-                    evaluate(run, evaluator, run.training(), log, run_dir, final=run.step == steps)
+                    evaluate(run, evaluator, run.training(), log, run_dir, final=run.step == steps, stop=stop)
                 if ckpt_now or run.n_active == 0:
                     checkpoint.save(ckpt_path, run.state_dict(cfg_hash))
                 if stopping:
                     raise SystemExit(128 + stop.signum)
         except (UserError, SystemExit, KeyboardInterrupt):
             raise
+        except Stopped:  # within seconds, mid-evaluation: the checkpoint marks it pending
+            checkpoint.save(ckpt_path, run.state_dict(cfg_hash))
+            raise SystemExit(128 + stop.signum) from None
         except Exception as e:
             records.write(run_dir, records.record("failed", steps=steps, seed=int(cfg.seed), step=run.step,
                                                   wall_seconds=run.wall_seconds(), replicas=run.replicas,

@@ -70,10 +70,13 @@ def test_bench_memory(capsys, monkeypatch):
     out = run(capsys, "memory", "model=isit23_smnist", "dataset=stacked_mnist", "train.batch_size=64")
     need = replica_bytes(lambda: Generator(100, 28, 3, 8, layout="isit23_smnist"),
                          lambda: Discriminator(28, 3, 8, layout="isit23_smnist"), 100, 64,
-                         ema=True)  # train.ema's default (0.999) keeps an EMA copy of G
+                         ema=True, n_train=100_000)  # train.ema's default (0.999) keeps an EMA copy of G
     assert out["layout"] == "isit23_smnist" and out["batch"] == 64 and out["free_gib"] == 1.0
-    assert out["total_mib"] == round(need["total"] / 2 ** 20, 2)
+    assert out["total_mib"] == round(need["total"] / 2 ** 20, 2) and out["data_mib"] == 0.76  # the data order
     assert out["largest_k_that_fits"] == int(0.9 * 2 ** 30 // need["total"])
+    # The ISIT'23 protocol's pool of 100,000 latents of 100 floats (and their order): 40 MiB a replica.
+    pooled = run(capsys, "memory", "experiment=isit23_stacked_mnist")
+    assert pooled["data_mib"] == round((100_000 * 8 + 100_000 * (100 * 4 + 8)) / 2 ** 20, 2) == 39.67
 
 
 @pytest.mark.parametrize("name, cls", [("sgd", torch.optim.SGD), ("rmsprop", torch.optim.RMSprop),

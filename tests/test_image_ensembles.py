@@ -365,12 +365,13 @@ def test_sigkill_then_resume_is_bit_identical(tmp_path, K):
 
 # ------------------------------------------------------------------------------ experiment configs
 
-# docs/reproduce.md's table: one replica (MiB), the default K, and the largest K at 16 GiB free
-# (a CPU) and at 79 GiB free with the training set placed on the GPU (bytes).
+# docs/reproduce.md's table: one replica (MiB, its latent pool of N_train latents and data order
+# included), the default K, and the largest K at 16 GiB free (a CPU) and at 79 GiB free with the
+# training set placed on the GPU; N_train and the bytes of one training image.
 EXPERIMENTS = {
-    "isit23_stacked_mnist": (6.8, 100, 2167, 10667, 100_000 * 3 * 28 * 28),
-    "jsait24_celeba": (532.17, 3, 27, 133, 162_079 * 3 * 64 * 64),
-    "jsait24_lsun_classroom": (788.07, 3, 18, 86, 134_482 * 3 * 112 * 112),
+    "isit23_stacked_mnist": (46.48, 100, 317, 1561, 100_000, 3 * 28 * 28),
+    "jsait24_celeba": (596.47, 3, 24, 118, 162_079, 3 * 64 * 64),
+    "jsait24_lsun_classroom": (841.43, 3, 17, 80, 134_482, 3 * 112 * 112),
 }
 
 
@@ -381,13 +382,14 @@ def test_experiments_train_each_cell_as_an_ensemble_that_fits(tmp_path, name):
 
     from gan_bench.memory import GiB, largest_ensemble, replica_bytes
 
-    mib, K, cpu, gpu, data = EXPERIMENTS[name]
+    mib, K, cpu, gpu, n, image = EXPERIMENTS[name]
     for variant in {"isit23_stacked_mnist": ["", "_t7"]}.get(name, ["", "_lsgan"]):
         cfg = make_cfg(tmp_path, [f"experiment={name}{variant}"], fast=False)
         assert cfg.train.ensemble == K and cfg.seed == (0 if K == 100 else 1)
         params = sweep_params(f"experiment={name}{variant}")
         assert "seed" not in params or str(params.seed) == "0"  # one job a cell: its seeds are the replicas
+    assert cfg.train.latent_pool == "train"  # the papers' code: a pool of N_train latents, counted below
     need = replica_bytes(lambda: instantiate(cfg.model.generator), lambda: instantiate(cfg.model.discriminator),
-                         int(cfg.model.latent_dim), int(cfg.train.batch_size))["total"]
+                         int(cfg.model.latent_dim), int(cfg.train.batch_size), n_train=n, pool=n)["total"]
     assert round(need / 2 ** 20, 2) == mib
-    assert largest_ensemble(need, 16 * GiB) == cpu >= K and largest_ensemble(need, 79 * GiB, data) == gpu
+    assert largest_ensemble(need, 16 * GiB) == cpu >= K and largest_ensemble(need, 79 * GiB, n * image) == gpu

@@ -3,6 +3,7 @@
 real torchvision architecture; the MNIST classifier's training loop on a tiny synthetic idx set."""
 
 import itertools
+import json
 import math
 import struct
 
@@ -170,7 +171,7 @@ def test_mnist_classifier_training_loop_and_cache(tmp_path):
     assert prepare_mnist_classifier_main(["--mnist-root", str(tmp_path), "--out", str(out), "--epochs", "2",
                                           "--batch-size", "16", "--min-accuracy", "0", "--device", "cpu"]) == 0
     model, manifest = load_mnist_classifier(out)
-    assert manifest["arch"] == "gan-bench-mnist-cnn-v1" and 0 <= manifest["test_accuracy"] <= 1
+    assert manifest["arch"] == "gan-bench-mnist-cnn-v2" and 0 <= manifest["test_accuracy"] <= 1
     assert set(manifest["mnist_files_sha256"]) == {"train-images-idx3-ubyte", "train-labels-idx1-ubyte",
                                                     "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"}
     stacks = torch.randint(0, 256, (5, 3, 28, 28), dtype=torch.uint8)
@@ -183,6 +184,11 @@ def test_mnist_classifier_training_loop_and_cache(tmp_path):
     assert res == {"smnist_modes5": float(r["modes"]), "smnist_modes5_kl": pytest.approx(r["kl"])}
     assert im.fingerprints["smnist_modes5"].startswith("mnistcnn-")
 
+    manifest_path = out.with_name(out.name + ".json")
+    manifest_path.write_text(json.dumps({**manifest, "arch": "gan-bench-mnist-cnn-v1"}))  # an older cache
+    with pytest.raises(UserError, match="is a gan-bench-mnist-cnn-v1, .* prepare mnist-classifier` again"):
+        load_mnist_classifier(out)
+    manifest_path.write_text(json.dumps(manifest))
     out.write_bytes(out.read_bytes() + b"x")  # no longer the file the manifest vouches for
     with pytest.raises(UserError, match="manifest"):
         load_mnist_classifier(out)

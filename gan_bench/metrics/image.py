@@ -325,11 +325,14 @@ class ImageMetrics:
                 shape, generators = tuple(x.shape[2:]), len(x)
                 acc = [{name: {layer: [] for layer in net.layers} for name, net in self.networks.items()}
                        for _ in range(generators)]
-            for r, images in enumerate(x):
-                as_rgb(images)  # the uint8 contract, checked before any work; extractors repeat grayscale
-                for name, net in self.networks.items():
-                    for layer, f in net(images).items():
-                        acc[r][name][layer].append(f)
+            flat = x.flatten(0, 1)
+            as_rgb(flat)  # the uint8 contract, checked before any work; extractors repeat grayscale
+            for name, net in self.networks.items():
+                # One call for every generator's images: a small network (the MNIST classifier)
+                # is call-bound at one generator's batch; extractors batch internally anyway.
+                for layer, f in net(flat).items():
+                    for r, fr in enumerate(f.unflatten(0, x.shape[:2])):
+                        acc[r][name][layer].append(fr)
             if keep is None:  # after the first batch: how many generators' features fit the budget
                 batch = [f[0] for layers in acc[0].values() for f in layers.values()]  # one generator's
                 per_image = sum(f.numel() * f.element_size() for f in batch) / x.shape[1]

@@ -1,22 +1,39 @@
 """Evaluations during training: the data set's evaluator (gan_bench.metrics) on its fixed test
 latents, every replica at once; each replica's metrics into the run state, metrics.jsonl and
-TensorBoard, with the sample picture under samples/."""
+TensorBoard, with the sample picture under samples/. An evaluation is marked pending in the run
+state until its results are recorded, and a stop request ends it at its next batch of samples
+(signals.Stopped): the checkpoint written then makes a resumed run evaluate again."""
 
+import logging
+import time
 from pathlib import Path
 
 import torch
 
 from gan_bench.logger import Logger
 from gan_bench.records import mean_metrics
+from gan_bench.training.signals import Stopped, StopRequest
 from gan_bench.viz import save_png
+
+_log = logging.getLogger(__name__)
 
 
 @torch.no_grad()
-def evaluate(run, evaluator, which: list[int], log: Logger, run_dir: Path, final: bool = False) -> None:
+def evaluate(run, evaluator, which: list[int], log: Logger, run_dir: Path, final: bool = False,
+             stop: StopRequest | None = None) -> None:
     K, device, step = len(run.replicas), run.active.device, run.step
+    run.pending_eval = {"which": list(which), "final": final}
+    started = time.perf_counter()
     with run.nets.evaluated_generator() as net:
-        # All replicas on the same fixed test latents: z [n, z_dim] -> samples [K, n, ...].
-        results = evaluator(lambda z: net(z.to(device).unsqueeze(0).expand(K, -1, -1)).float(), which, final)
+
+        def generate(z: torch.Tensor) -> torch.Tensor:
+            # Every evaluator draws its samples batch by batch through here: the place to stop.
+            if stop:
+                raise Stopped(stop.signum)
+            # All replicas on the same fixed test latents: z [n, z_dim] -> samples [K, n, ...].
+            return net(z.to(device).unsqueeze(0).expand(K, -1, -1)).float()
+
+        results = evaluator(generate, which, final)
     for i, (metrics, picture) in zip(which, results):
         run.replicas[i]["metrics"] = metrics
         log.metrics(step, metrics, {"replica": i, "seed": run.replicas[i]["seed"]} if K > 1 else None)
@@ -25,3 +42,8 @@ def evaluate(run, evaluator, which: list[int], log: Logger, run_dir: Path, final
             save_png(picture, Path(run_dir) / "samples" / f"step{step:07d}.png")
     if K > 1:
         log.scalars(step, mean_metrics([run.replicas[i]["metrics"] for i in which]), "metrics_mean/")
+    seconds = time.perf_counter() - started
+    log.scalars(step, {"evaluation_seconds": seconds}, "time/")
+    # scripts/smnist_eval_cost.py reads this line: keep its shape.
+    _log.info("evaluation at step %d: %d of %d replicas in %.2f s", step, len(which), K, seconds)
+    run.pending_eval = None

@@ -1,9 +1,16 @@
 """SIGTERM and SIGINT (SLURM preemption, scancel, Ctrl-C) while training: a request to stop, which
-the loop honours at the end of the step by checkpointing and raising SystemExit(128 + signal)."""
+the loop honours at the end of the step by checkpointing and raising SystemExit(128 + signal).
+An evaluation honours it between two batches of samples (a Stopped exception), since a seed
+ensemble's final one can run for many minutes: the run checkpoints with the evaluation marked
+pending, and a resumed run does it again before training on."""
 
 import signal
 from contextlib import contextmanager
 from typing import Iterator
+
+
+class Stopped(Exception):
+    """Raised inside an evaluation when a stop was requested: the evaluation is abandoned."""
 
 
 class StopRequest:

@@ -1,0 +1,80 @@
+"""What a Stacked MNIST seed ensemble's evaluation costs on this machine (issue 20): for each K, a
+fresh process runs the ISIT'23 cell (`experiment=isit23_stacked_mnist`, train.ensemble=K) for a
+few steps and then its real final evaluation (`smnist_modes25k`: 25,000 stacks a replica, 3 digits
+each, through the mode classifier). One JSON line per K: the evaluation's seconds (the trainer's
+"evaluation at step ..." log line) and stacks/s, the process's peak RSS, and its RSS after the
+training steps and after the evaluation (so a growth during evaluations shows as a difference).
+
+    python scripts/smnist_eval_cost.py --k 1 16 100 [--steps 2] [--evals 1] [-- OVERRIDE ...]
+
+`--evals N` evaluates N times (train.eval_every spaced over the steps) to show whether memory
+grows with the number of evaluations. Needs MNIST and the classifier where `gan-bench train`
+finds them (paths.data; docs/datasets.md). Figures are for the machine that runs it.
+"""
+
+import argparse
+import json
+import re
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+# Runs the trainer in this child, then prints its own peak RSS: a fresh process per K, so the
+# figure is that K's alone. RSS is sampled by a thread at each evaluation's start and end.
+CHILD = r"""
+import json, resource, sys, threading, time
+from gan_bench.cli import main
+rss, done = [], threading.Event()
+def current():
+    for line in open('/proc/self/status'):
+        if line.startswith('VmRSS:'):
+            return int(line.split()[1]) * 1024
+def sample():
+    while not done.wait(0.5):
+        rss.append((time.perf_counter(), current()))
+threading.Thread(target=sample, daemon=True).start()
+code = main(sys.argv[1:])
+done.set()
+print(json.dumps({"code": code, "peak_rss": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024,
+                  "rss_end": current(), "rss_samples": rss}))
+"""
+LINE = re.compile(r"evaluation at step (\d+): (\d+) of (\d+) replicas in ([\d.]+) s")
+GiB = 2 ** 30
+
+
+def measure(K: int, steps: int, evals: int, count: int, extra: list[str]) -> dict:
+    with tempfile.TemporaryDirectory() as run_dir:
+        every = max(1, steps // evals)
+        args = ["train", "experiment=isit23_stacked_mnist", f"train.ensemble={K}", f"train.steps={steps}",
+                "train.epochs=null", f"train.eval_every={every}", f"train.ckpt_every={steps}",
+                f"train.log_every={every}", "train.progress=false", f"eval.metrics=[smnist_modes{count}]",
+                f"eval.final_metrics=[smnist_modes{count}]", f"hydra.run.dir={run_dir}", *extra]
+        proc = subprocess.run([sys.executable, "-c", CHILD, *args], capture_output=True, text=True)
+        if proc.returncode != 0:
+            raise SystemExit(f"K={K}: the run failed:\n{proc.stderr[-2000:]}")
+        child = json.loads(proc.stdout.strip().splitlines()[-1])
+        evals_found = [(int(s), float(t)) for s, _, _, t in LINE.findall((Path(run_dir) / "gan-bench.log").read_text())]
+    final_seconds = evals_found[-1][1]
+    stacks = K * count
+    return {"K": K, "count": count, "steps": steps, "evaluations": len(evals_found),
+            "final_eval_seconds": round(final_seconds, 1), "stacks_per_s": round(stacks / final_seconds),
+            "eval_seconds": [round(t, 1) for _, t in evals_found],
+            "peak_rss_gib": round(child["peak_rss"] / GiB, 2), "rss_end_gib": round(child["rss_end"] / GiB, 2)}
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--k", type=int, nargs="+", default=[1, 16, 100])
+    ap.add_argument("--steps", type=int, default=2, help="training steps before the final evaluation")
+    ap.add_argument("--evals", type=int, default=1, help="evaluations, spaced over the steps")
+    ap.add_argument("--count", type=int, default=25000, help="stacks a replica (smnist_modes<count>)")
+    ap.add_argument("overrides", nargs="*", help="more trainer overrides, after --")
+    args = ap.parse_args(argv)
+    for K in args.k:
+        print(json.dumps(measure(K, args.steps, args.evals, args.count, args.overrides)), flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
