@@ -5,7 +5,8 @@ convolutions gain little). Two parts, both printed as plain text:
    Adam) of `model=isit23_smnist` under torch.profiler, single and K=16 (grouped, vmap): the share
    of the step in convolution kernels, and per replica the convolution and the other time.
 2. One 3x3 stride-2 convolution, forward and backward, as each layer of isit23_smnist's D has it, for
-   K=16 replicas: groups=K, a Python loop of K convolutions, and groups=K in channels_last.
+   K=16 replicas: groups=K, a Python loop of K convolutions, groups=K in channels_last, and
+   unfold (im2col) + one matmul batched over the replicas.
 
     python scripts/profile_conv_ensemble.py [--steps 8] [--k 16]
 
@@ -62,6 +63,19 @@ def loop(xs, ws):
     sum(F.conv2d(a, b, stride=2, padding=1).sum() for a, b in zip(xs, ws)).backward()
 
 
+def unfold_bmm_conv(x, w, K):
+    """The grouped convolution as im2col and one matmul batched over the replicas (issue 20's
+    idea for D's first layer, where each group has only 3 input channels)."""
+    B, cout, cin = x.shape[0], w.shape[0] // K, w.shape[1]
+    size = (x.shape[2] + 1) // 2
+    cols = F.unfold(x, 3, padding=1, stride=2).view(B, K, cin * 9, size * size)  # channel-major: k, c, kh, kw
+    return torch.einsum("bkcl,koc->bkol", cols, w.view(K, cout, cin * 9)).reshape(B, K * cout, size, size)
+
+
+def unfold_bmm(x, w, K):
+    unfold_bmm_conv(x, w, K).sum().backward()
+
+
 def layer_times(K: int, batch: int) -> list[dict]:
     rows = []
     for cin, cout, size in [(3, 8, 28), (8, 16, 14), (16, 32, 7)]:  # isit23_smnist's D, layer by layer
@@ -72,7 +86,8 @@ def layer_times(K: int, batch: int) -> list[dict]:
         xs = [t.detach().contiguous().requires_grad_() for t in x.chunk(K, 1)]
         ws = [t.detach().contiguous().requires_grad_() for t in w.chunk(K, 0)]
         rows.append({"layer": f"{cin}->{cout} at {size}px", "groups=K": timed(grouped, x, w, K),
-                     f"loop of {K}": timed(loop, xs, ws), "groups=K channels_last": timed(grouped, x_cl, w_cl, K)})
+                     f"loop of {K}": timed(loop, xs, ws), "groups=K channels_last": timed(grouped, x_cl, w_cl, K),
+                     "unfold+bmm": timed(unfold_bmm, x, w, K)})
     return rows
 
 

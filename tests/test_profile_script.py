@@ -22,4 +22,15 @@ def test_layer_times_cover_the_three_layers(capsys):
     out = capsys.readouterr().out
     assert out.count(" ms/step, convolutions ") == 3
     for layer in ("3->8 at 28px", "8->16 at 14px", "16->32 at 7px"):
-        assert f"  {layer}, groups=K: " in out and "loop of 2: " in out
+        assert f"  {layer}, groups=K: " in out and "loop of 2: " in out and "unfold+bmm: " in out
+
+
+def test_unfold_bmm_is_the_grouped_convolution():
+    import torch
+    import torch.nn.functional as F
+
+    for cin, cout, size in [(3, 8, 28), (8, 16, 14), (16, 32, 7)]:
+        K = 3
+        x = torch.randn(5, K * cin, size, size, dtype=torch.float64)
+        w = torch.randn(K * cout, cin, 3, 3, dtype=torch.float64)
+        torch.testing.assert_close(pc.unfold_bmm_conv(x, w, K), F.conv2d(x, w, stride=2, padding=1, groups=K))

@@ -388,6 +388,11 @@ def test_compare_stacked_mnist_mean_modes_with_t_interval(tmp_path, capsys):
     row = by_header(md_rows(out, "Compared with isit23-table6"))[0]
     assert (row["metric"], row["measured [95% CI]"], row["published"], row["inside 95% CI"]) == \
         ("modes", f"590.0 [{590 - half:.1f}, {590 + half:.1f}]", "586.0", "yes")
+    # The documented command (docs/reproduce.md): --pivot lays out the table's metric, modes, which
+    # the runs report as smnist_modes25k.
+    out, _ = run([tmp_path, "--no-hparams", "--compare", "isit23-table6", "--pivot", "alpha_d,alpha_g"], capsys)
+    rows = md_rows(out, "modes by alpha_d (rows) x alpha_g (columns); published isit23-table6")
+    assert rows[1] == ["1", "590.0 (ref 586, in)"]
 
 
 def test_reference_csvs_ship_as_package_data_and_every_source_has_a_name():
