@@ -11,6 +11,7 @@ from pathlib import Path
 import torch
 
 from gan_bench.logger import Logger
+from gan_bench.memory import release_freed_memory
 from gan_bench.records import mean_metrics
 from gan_bench.training.signals import Stopped, StopRequest
 from gan_bench.viz import save_png
@@ -30,6 +31,7 @@ def evaluate(run, evaluator, which: list[int], log: Logger, run_dir: Path, final
             # Every evaluator draws its samples batch by batch through here: the place to stop.
             if stop:
                 raise Stopped(stop.signum)
+            release_freed_memory()  # the last batch's buffers: otherwise the heap grows (memory.py)
             # All replicas on the same fixed test latents: z [n, z_dim] -> samples [K, n, ...].
             return net(z.to(device).unsqueeze(0).expand(K, -1, -1)).float()
 
