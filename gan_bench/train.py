@@ -26,7 +26,7 @@ from gan_bench.memory import check_ensemble
 from gan_bench.metrics import make_evaluator
 from gan_bench.optim import build_optimizers
 from gan_bench.training.batches import Batches
-from gan_bench.training.evaluation import evaluate
+from gan_bench.training.evaluation import evaluate_pending
 from gan_bench.training.networks import Networks
 from gan_bench.training.setup import (
     build,
@@ -95,8 +95,7 @@ def train(cfg: DictConfig) -> dict:
         stack.callback(ticks.close)
         stack.enter_context(deterministic_algorithms(opts.deterministic))
         try:
-            if run.pending_eval is not None:  # a stop cut the checkpointed step's evaluation short
-                evaluate(run, evaluator, **run.pending_eval, log=log, run_dir=run_dir, stop=stop)
+            if evaluate_pending(run, evaluator, log, run_dir, stop):  # a stop cut them short last time
                 checkpoint.save(ckpt_path, run.state_dict(cfg_hash))  # done: last.pt says so again
             while run.step < steps and run.n_active > 0:
                 loss = loss_fn.at_step(run.step, steps)
@@ -139,16 +138,17 @@ def train(cfg: DictConfig) -> dict:
                 if not (log_now or eval_now or ckpt_now):
                     continue
                 if log_now and (newly := ticks.tick(run, nets, fake, loss, gen_logits)):
-                    evaluate(run, evaluator, newly, log, run_dir, stop=stop)  # what a diverged model makes
+                    run.pending_evals.append({"which": newly, "final": False})  # what a diverged model makes
                 if eval_now and run.n_active > 0:
-                    evaluate(run, evaluator, run.training(), log, run_dir, final=run.step == steps, stop=stop)
+                    run.pending_evals.append({"which": run.training(), "final": run.step == steps})
+                evaluate_pending(run, evaluator, log, run_dir, stop)  # a stop inside checkpoints them pending
                 if ckpt_now or run.n_active == 0:
                     checkpoint.save(ckpt_path, run.state_dict(cfg_hash))
                 if stopping:
                     raise SystemExit(128 + stop.signum)
         except (UserError, SystemExit, KeyboardInterrupt):
             raise
-        except Stopped:  # within seconds, mid-evaluation: the checkpoint marks it pending
+        except Stopped:  # within seconds, mid-evaluation: the checkpoint keeps what is left pending
             checkpoint.save(ckpt_path, run.state_dict(cfg_hash))
             raise SystemExit(128 + stop.signum) from None
         except Exception as e:

@@ -71,7 +71,7 @@ def test_a_stop_mid_evaluation_checkpoints_it_pending_and_resume_reruns_it(tmp_p
     assert e.value.code == 128 + signum
     assert seen["drawn"] == 1  # the batch after the signal was refused: the evaluation ended there
     state = torch.load(stopped / "checkpoints" / "last.pt", weights_only=False)
-    assert state["step"] == step and state["pending_eval"] == {"which": [0, 1], "final": final}
+    assert state["step"] == step and state["pending_evals"] == [{"which": [0, 1], "final": final}]
     assert not (stopped / "result.json").exists()
     assert [r["step"] for r in jsonl(stopped)] == [20, 20][: 2 * (at - 1)]  # nothing of the cut evaluation
     assert signal.getsignal(signum) is not None  # the handlers were put back
@@ -82,5 +82,5 @@ def test_a_stop_mid_evaluation_checkpoints_it_pending_and_resume_reruns_it(tmp_p
     assert jsonl(stopped) == jsonl(straight)
     a, b = (torch.load(d / "checkpoints" / "last.pt", weights_only=False) for d in (straight, stopped))
     a.pop("wall_seconds"), b.pop("wall_seconds")
-    assert b["pending_eval"] is None and b["step"] == 40
+    assert b["pending_evals"] == [] and b["step"] == 40
     assert_identical(a, b)

@@ -1,8 +1,9 @@
 """Evaluations during training: the data set's evaluator (gan_bench.metrics) on its fixed test
 latents, every replica at once; each replica's metrics into the run state, metrics.jsonl and
-TensorBoard, with the sample picture under samples/. An evaluation is marked pending in the run
-state until its results are recorded, and a stop request ends it at its next batch of samples
-(signals.Stopped): the checkpoint written then makes a resumed run evaluate again."""
+TensorBoard, with the sample picture under samples/. The loop queues a step's evaluations in the
+run state (`run.pending_evals`), and each leaves the queue only once its results are recorded: a
+stop request ends an evaluation at its next batch of samples (signals.Stopped), and the
+checkpoint written then makes a resumed run do what is left of the queue first."""
 
 import logging
 import time
@@ -23,7 +24,6 @@ _log = logging.getLogger(__name__)
 def evaluate(run, evaluator, which: list[int], log: Logger, run_dir: Path, final: bool = False,
              stop: StopRequest | None = None) -> None:
     K, device, step = len(run.replicas), run.active.device, run.step
-    run.pending_eval = {"which": list(which), "final": final}
     started = time.perf_counter()
     with run.nets.evaluated_generator() as net:
 
@@ -48,4 +48,13 @@ def evaluate(run, evaluator, which: list[int], log: Logger, run_dir: Path, final
     log.scalars(step, {"evaluation_seconds": seconds}, "time/")
     # scripts/smnist_eval_cost.py reads this line: keep its shape.
     _log.info("evaluation at step %d: %d of %d replicas in %.2f s", step, len(which), K, seconds)
-    run.pending_eval = None
+
+
+def evaluate_pending(run, evaluator, log: Logger, run_dir: Path, stop: StopRequest | None = None) -> bool:
+    """Run the queued evaluations (evaluate's `which` and `final`) in order, each dropped from the
+    queue once recorded; whether there were any."""
+    ran = bool(run.pending_evals)
+    while run.pending_evals:
+        evaluate(run, evaluator, **run.pending_evals[0], log=log, run_dir=run_dir, stop=stop)
+        run.pending_evals.pop(0)
+    return ran

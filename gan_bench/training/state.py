@@ -22,7 +22,7 @@ class RunState:
         self.replicas = [{"seed": s, "status": "completed", "diverged_at": None, "metrics": {}} for s in seeds]
         self.active = torch.ones(len(seeds), dtype=torch.bool, device=device)  # replicas still training
         self.n_active = len(seeds)  # a host-side copy, updated at log ticks, so the loop never syncs
-        self.pending_eval: dict | None = None  # evaluate()'s arguments while one runs (see evaluation.py)
+        self.pending_evals: list[dict] = []  # this step's evaluations not yet recorded (evaluation.py)
         self._wall_before, self._started = 0.0, time.perf_counter()
 
     # ---------------------------------------------------------------- replicas
@@ -52,7 +52,7 @@ class RunState:
             "G": nets.G.state_dict(), "D": nets.D.state_dict(),
             "opt_g": self.opt_g.state_dict(), "opt_d": self.opt_d.state_dict(),
             "G_ema": None if nets.G_ema is None else nets.G_ema.state_dict(), "latents": self.latents.state_dict(),
-            "rng": self.streams.state_dict(), "pending_eval": self.pending_eval,
+            "rng": self.streams.state_dict(), "pending_evals": self.pending_evals,
         }
 
     def load_state_dict(self, state: dict) -> None:
@@ -69,4 +69,4 @@ class RunState:
         self.step, self._wall_before, self.replicas = state["step"], state["wall_seconds"], state["replicas"]
         self.active = torch.tensor([r["status"] == "completed" for r in self.replicas], device=self.active.device)
         self.n_active = int(self.active.sum())
-        self.pending_eval = state.get("pending_eval")  # checkpoints before it have none
+        self.pending_evals = list(state.get("pending_evals") or [])  # checkpoints before it have none
