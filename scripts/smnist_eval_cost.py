@@ -2,10 +2,10 @@
 fresh process runs the ISIT'23 cell (`experiment=isit23_stacked_mnist`, train.ensemble=K) for a
 few steps and then its real final evaluation (`smnist_modes25k`: 25,000 stacks a replica, 3 digits
 each, through the mode classifier). One JSON line per K: the evaluation's seconds (the trainer's
-"evaluation at step ..." log line) and stacks/s, the process's peak RSS, and its RSS after the
-training steps and after the evaluation (so a growth during evaluations shows as a difference).
+"evaluation at step ..." log line) and stacks/s, the process's peak RSS and its RSS at the end,
+and the largest size of glibc's heap during the run (where freed evaluation buffers piled up).
 
-    python scripts/smnist_eval_cost.py --k 1 16 100 [--steps 2] [--evals 1] [-- OVERRIDE ...]
+    python scripts/smnist_eval_cost.py --k 1 16 100 [--steps 2] [--evals 1] [--count 25000] [-- OVERRIDE ...]
 
 `--evals N` evaluates N times (train.eval_every spaced over the steps) to show whether memory
 grows with the number of evaluations. Needs MNIST and the classifier where `gan-bench train`
@@ -20,24 +20,30 @@ import sys
 import tempfile
 from pathlib import Path
 
-# Runs the trainer in this child, then prints its own peak RSS: a fresh process per K, so the
-# figure is that K's alone. RSS is sampled by a thread at each evaluation's start and end.
+# Runs the trainer in this child, then prints its own peak RSS (a fresh process per K, so the
+# figure is that K's alone) and the largest glibc heap ([heap] in /proc/self/smaps, sampled every
+# second): the part of memory that grew during evaluations before they released freed buffers.
 CHILD = r"""
-import json, resource, sys, threading, time
+import json, resource, sys, threading
 from gan_bench.cli import main
-rss, done = [], threading.Event()
-def current():
-    for line in open('/proc/self/status'):
-        if line.startswith('VmRSS:'):
-            return int(line.split()[1]) * 1024
+heap, done = [0], threading.Event()
+def heap_kib():
+    name, kib = None, 0
+    for line in open('/proc/self/smaps'):
+        if line[0] in '0123456789abcdef' and '-' in line.split()[0]:
+            name = line.split()[5] if len(line.split()) > 5 else None
+        elif line.startswith('Rss:') and name == '[heap]':
+            kib += int(line.split()[1])
+    return kib
 def sample():
-    while not done.wait(0.5):
-        rss.append((time.perf_counter(), current()))
+    while not done.wait(1.0):
+        heap.append(heap_kib())
 threading.Thread(target=sample, daemon=True).start()
 code = main(sys.argv[1:])
 done.set()
+rss_end = int(next(s for s in open('/proc/self/status') if s.startswith('VmRSS:')).split()[1])
 print(json.dumps({"code": code, "peak_rss": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024,
-                  "rss_end": current(), "rss_samples": rss}))
+                  "rss_end": rss_end * 1024, "heap_max": max(heap) * 1024}))
 """
 LINE = re.compile(r"evaluation at step (\d+): (\d+) of (\d+) replicas in ([\d.]+) s")
 GiB = 2 ** 30
@@ -60,7 +66,8 @@ def measure(K: int, steps: int, evals: int, count: int, extra: list[str]) -> dic
     return {"K": K, "count": count, "steps": steps, "evaluations": len(evals_found),
             "final_eval_seconds": round(final_seconds, 1), "stacks_per_s": round(stacks / final_seconds),
             "eval_seconds": [round(t, 1) for _, t in evals_found],
-            "peak_rss_gib": round(child["peak_rss"] / GiB, 2), "rss_end_gib": round(child["rss_end"] / GiB, 2)}
+            "peak_rss_gib": round(child["peak_rss"] / GiB, 2), "rss_end_gib": round(child["rss_end"] / GiB, 2),
+            "heap_max_gib": round(child["heap_max"] / GiB, 2)}
 
 
 def main(argv=None) -> int:
