@@ -132,7 +132,8 @@ def train(cfg: DictConfig) -> dict:
                 run.step += 1
 
                 # ---------------------------------------------------- periodic upkeep, behind one gate
-                stopping = bool(stop)  # read once: a signal during the upkeep is honoured after the next step
+                stopping = bool(stop)  # read once; a signal later in the upkeep: inside its evaluations
+                                       # (signals.Stopped), else after the next step
                 eval_now = run.step % opts.eval_every == 0 or run.step == steps
                 ckpt_now = run.step % opts.ckpt_every == 0 or run.step == steps or stopping
                 if not (log_now or eval_now or ckpt_now):

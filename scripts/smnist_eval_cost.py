@@ -22,7 +22,8 @@ from pathlib import Path
 
 # Runs the trainer in this child, then prints its own peak RSS (a fresh process per K, so the
 # figure is that K's alone) and the largest glibc heap ([heap] in /proc/self/smaps, sampled every
-# second): the part of memory that grew during evaluations before they released freed buffers.
+# second, a few ms each): the part of memory that grew during evaluations before they released
+# freed buffers.
 CHILD = r"""
 import json, resource, sys, threading
 from gan_bench.cli import main
@@ -41,6 +42,7 @@ def sample():
 threading.Thread(target=sample, daemon=True).start()
 code = main(sys.argv[1:])
 done.set()
+heap.append(heap_kib())  # a run shorter than the sampling period still gets one
 rss_end = int(next(s for s in open('/proc/self/status') if s.startswith('VmRSS:')).split()[1])
 print(json.dumps({"code": code, "peak_rss": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024,
                   "rss_end": rss_end * 1024, "heap_max": max(heap) * 1024}))
@@ -51,7 +53,9 @@ GiB = 2 ** 30
 
 def measure(K: int, steps: int, evals: int, count: int, extra: list[str]) -> dict:
     with tempfile.TemporaryDirectory() as run_dir:
-        every = max(1, steps // evals)
+        if steps % evals:
+            raise SystemExit(f"--steps {steps} is not a multiple of --evals {evals}")
+        every = steps // evals
         args = ["train", "experiment=isit23_stacked_mnist", f"train.ensemble={K}", f"train.steps={steps}",
                 "train.epochs=null", f"train.eval_every={every}", f"train.ckpt_every={steps}",
                 f"train.log_every={every}", "train.progress=false", f"eval.metrics=[smnist_modes{count}]",
@@ -60,14 +64,14 @@ def measure(K: int, steps: int, evals: int, count: int, extra: list[str]) -> dic
         if proc.returncode != 0:
             raise SystemExit(f"K={K}: the run failed:\n{proc.stderr[-2000:]}")
         child = json.loads(proc.stdout.strip().splitlines()[-1])
-        evals_found = [(int(s), float(t)) for s, _, _, t in LINE.findall((Path(run_dir) / "gan-bench.log").read_text())]
-    final_seconds = evals_found[-1][1]
-    stacks = K * count
+        evals_found = [(int(n), float(t)) for _, n, _, t in LINE.findall((Path(run_dir) / "gan-bench.log").read_text())]
+    replicas, final_seconds = evals_found[-1]
+    stacks = replicas * count  # the replicas evaluated: a diverged one is not
     return {"K": K, "count": count, "steps": steps, "evaluations": len(evals_found),
             "final_eval_seconds": round(final_seconds, 1), "stacks_per_s": round(stacks / final_seconds),
             "eval_seconds": [round(t, 1) for _, t in evals_found],
             "peak_rss_gib": round(child["peak_rss"] / GiB, 2), "rss_end_gib": round(child["rss_end"] / GiB, 2),
-            "heap_max_gib": round(child["heap_max"] / GiB, 2)}
+            "heap_max_mib": round(child["heap_max"] / 2 ** 20)}
 
 
 def main(argv=None) -> int:

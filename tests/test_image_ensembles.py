@@ -388,7 +388,7 @@ def test_experiments_train_each_cell_as_an_ensemble_that_fits(tmp_path, name):
         assert cfg.train.ensemble == K and cfg.seed == (0 if K == 100 else 1)
         params = sweep_params(f"experiment={name}{variant}")
         assert "seed" not in params or str(params.seed) == "0"  # one job a cell: its seeds are the replicas
-    assert cfg.train.latent_pool == "train"  # the papers' code: a pool of N_train latents, counted below
+        assert cfg.train.latent_pool == "train"  # the papers' code: a pool of N_train latents, counted below
     need = replica_bytes(lambda: instantiate(cfg.model.generator), lambda: instantiate(cfg.model.discriminator),
                          int(cfg.model.latent_dim), int(cfg.train.batch_size), n_train=n, pool=n)["total"]
     assert round(need / 2 ** 20, 2) == mib

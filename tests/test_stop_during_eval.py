@@ -66,6 +66,7 @@ def test_a_stop_mid_evaluation_checkpoints_it_pending_and_resume_reruns_it(tmp_p
     done = train(make_cfg(straight, ARGS))
 
     seen = signal_inside_evaluation(monkeypatch, signum, at)
+    handler = signal.getsignal(signum)
     with pytest.raises(SystemExit) as e:
         train(make_cfg(stopped, ARGS))
     assert e.value.code == 128 + signum
@@ -74,7 +75,7 @@ def test_a_stop_mid_evaluation_checkpoints_it_pending_and_resume_reruns_it(tmp_p
     assert state["step"] == step and state["pending_evals"] == [{"which": [0, 1], "final": final}]
     assert not (stopped / "result.json").exists()
     assert [r["step"] for r in jsonl(stopped)] == [20, 20][: 2 * (at - 1)]  # nothing of the cut evaluation
-    assert signal.getsignal(signum) is not None  # the handlers were put back
+    assert signal.getsignal(signum) is handler  # the handlers were put back
 
     monkeypatch.undo()
     resumed = train(make_cfg(stopped, ARGS))
@@ -84,3 +85,28 @@ def test_a_stop_mid_evaluation_checkpoints_it_pending_and_resume_reruns_it(tmp_p
     a.pop("wall_seconds"), b.pop("wall_seconds")
     assert b["pending_evals"] == [] and b["step"] == 40
     assert_identical(a, b)
+
+
+def test_a_second_stop_inside_the_rerun_evaluation_and_a_checkpoint_from_before_the_queue(tmp_path, monkeypatch):
+    """The resumed run's first act, the pending evaluation, can be stopped too (it stays pending);
+    and a checkpoint written before evaluations were queued (no `pending_evals`) resumes as one
+    with nothing pending."""
+    straight, stopped = tmp_path / "straight", tmp_path / "stopped"
+    done = train(make_cfg(straight, ARGS))
+    for _ in range(2):  # the step-20 evaluation is cut, then cut again as the resumed run reruns it
+        signal_inside_evaluation(monkeypatch, signal.SIGTERM, 1)
+        with pytest.raises(SystemExit):
+            train(make_cfg(stopped, ARGS))
+        monkeypatch.undo()
+        state = torch.load(stopped / "checkpoints" / "last.pt", weights_only=False)
+        assert state["step"] == 20 and state["pending_evals"] == [{"which": [0, 1], "final": False}]
+    resumed = train(make_cfg(stopped, ARGS))
+    assert resumed["replicas"] == done["replicas"] and jsonl(stopped) == jsonl(straight)
+
+    old = tmp_path / "old"
+    train(make_cfg(old, [*ARGS, "train.steps=20"]))  # a 20-step run's last checkpoint, made an old one
+    state = torch.load(old / "checkpoints" / "last.pt", weights_only=False)
+    state.pop("pending_evals")
+    torch.save(state, old / "checkpoints" / "last.pt")
+    (old / "result.json").unlink()
+    assert train(make_cfg(old, ARGS))["replicas"] == done["replicas"]

@@ -329,7 +329,8 @@ class ImageMetrics:
             as_rgb(flat)  # the uint8 contract, checked before any work; extractors repeat grayscale
             for name, net in self.networks.items():
                 # One call for every generator's images: a small network (the MNIST classifier)
-                # is call-bound at one generator's batch; extractors batch internally anyway.
+                # is call-bound at one generator's batch; extractors batch internally anyway. The
+                # networks are per-image (eval mode), so the batch mix does not change a feature.
                 for layer, f in net(flat).items():
                     for r, fr in enumerate(f.unflatten(0, x.shape[:2])):
                         acc[r][name][layer].append(fr)
@@ -337,7 +338,9 @@ class ImageMetrics:
                 batch = [f[0] for layers in acc[0].values() for f in layers.values()]  # one generator's
                 per_image = sum(f.numel() * f.element_size() for f in batch) / x.shape[1]
                 keep = generators if budget is None else max(1, int(budget // (per_image * self.num_fakes)))
-                acc = acc[:keep]
+                if keep < generators:  # the kept first batches are views of every generator's: copy them out
+                    acc = [{name: {layer: [v[0].clone()] for layer, v in d.items()} for name, d in a.items()}
+                           for a in acc[:keep]]
             n += x.shape[1]
         kept = [{name: {layer: torch.cat(v) for layer, v in d.items()} for name, d in a.items()} for a in acc]
         return kept + [None] * (generators - len(kept)), shape

@@ -7,7 +7,7 @@
     state.py       the whole state of a run: what a checkpoint holds, saved and restored in one place
     ticks.py       per-step numbers kept on the device, then the log tick (divergence, scalars)
     evaluation.py  metrics on fixed test latents, into metrics.jsonl and TensorBoard
-    signals.py     SIGTERM/SIGINT as a request to stop at the end of the step
+    signals.py     SIGTERM/SIGINT as a request to stop at the end of the step or inside an evaluation
 
 Every tensor has a leading replica dim K (K = 1 for a single run); see gan_bench/ensemble.py.
 """

@@ -1,8 +1,10 @@
 """SIGTERM and SIGINT (SLURM preemption, scancel, Ctrl-C) while training: a request to stop, which
 the loop honours at the end of the step by checkpointing and raising SystemExit(128 + signal).
-An evaluation honours it between two batches of samples (a Stopped exception), since a seed
-ensemble's final one can run for many minutes: the run checkpoints with the evaluation marked
-pending, and a resumed run does it again before training on."""
+An evaluation honours it between two batches of generated samples (a Stopped exception), since a
+seed ensemble's final one can run for many minutes: the run checkpoints with the evaluation marked
+pending, and a resumed run does it again before training on. Not inside the other slow parts of a
+first evaluation: extracting the real images' features on a reference-cache miss (once per
+fingerprint) and the statistics after the last batch."""
 
 import signal
 from contextlib import contextmanager
