@@ -30,7 +30,7 @@ def eval_cost_note(cheap, full, shape: tuple, n_cheap: int, replicas: int = 1) -
     def seconds(metrics) -> float:
         if metrics is None:
             return 0.0
-        # The feature extractors (Inception). The Stacked MNIST classifier is not probed: ~10,000
+        # The feature extractors (Inception). The Stacked MNIST classifier is not probed: 7,000-11,000
         # stacks/s on 2 cores, so even a 100-replica smnist_modes25k is minutes, not hours.
         extractors = [n.run for n in metrics.networks.values() if hasattr(n.run, "seconds_per_image")]
         for ex in extractors:
