@@ -140,7 +140,8 @@ def release_freed_memory() -> None:
     32 MB), so from then on such buffers come from the brk heap, where freed ones are kept and
     fragment: a Stacked MNIST ensemble's evaluation grew the heap by GBs (v1 classifier: 11 GB RSS
     at K=100 after 9 minutes; with MALLOC_MMAP_THRESHOLD_ fixed the heap stayed at 150 MB). Called
-    between batches of samples, it costs about a millisecond."""
+    between batches of samples, not in the training step: evaluations allocate the varying
+    buffers, a training step the same ones every time."""
     trim = _malloc_trim()
     if trim is not None:
         trim(0)
