@@ -242,6 +242,34 @@ def lsun(root, category: str = "classroom", resolution: int = 64, channels: int 
                  lambda enc, w: _fill_encoded(enc, w, crop, r, c), missing)
 
 
+def mnist(root, resolution: int = 28, channels: int = 1, path=None, download: bool = True) -> DataSet:
+    """MNIST digits (60k train / 10k test, labels kept) at 28 px (32 resizes, bilinear), read from
+    the same layouts as Stacked MNIST: torchvision's <root>/MNIST/raw/ (.gz or extracted) or
+    `path`; torchvision downloads it when absent and the network allows."""
+    r, c = _check("mnist", resolution, channels, allowed_channels=(1,))
+    where = Path(path).expanduser() if path else Path(root).expanduser()
+
+    def locate():
+        found = [sources.find_mnist(where, split) for split in ("train", "test")]
+        if None in found:
+            return None
+        return Source(found, found[0][0].parent, [f for pair in found for f in pair])
+
+    def fill(found, w):
+        for split, pair in zip(("train", "test"), found):
+            x, y = sources.read_mnist(pair)
+            out = w.array(split, (len(x), 1, r, r))
+            if r == 28:
+                out[:, 0] = x
+            else:
+                _resize_into(out, x[:, None])
+            w.array(f"{split}_labels", (len(y),), np.int64)[:] = y
+
+    missing = lambda: mnist_missing(where, "train") + " (and the two t10k files for the test split)"
+    return _open("mnist", root, f"mnist-{r}px", {"dataset": "mnist", "resolution": r, "channels": c},
+                 locate, fill, missing, partial(_fetch_mnist, where) if download else None)
+
+
 def stacked_mnist(root, resolution: int = 28, channels: int = 3, n: int = 100000, seed: int = 0,
                   path=None, download: bool = True) -> DataSet:
     """Stacked MNIST: three independently drawn MNIST training digits as the R, G, B channels,

@@ -62,13 +62,28 @@ def _inception(name: str, weights_key: str):
     return load
 
 
-def _mnist_classifier(opts: dict) -> Network:
-    from gan_bench.metrics.mnist_modes import load_mnist_classifier, stacked_labels
+def _load_classifier(opts: dict):
+    from gan_bench.metrics.mnist_modes import load_mnist_classifier
 
     path = opts["mnist_classifier_path"] or Path(opts["cache_dir"]).parent / "mnist_classifier.pt"
-    classifier, info = load_mnist_classifier(path, opts["device"])
+    return load_mnist_classifier(path, opts["device"])
+
+
+def _mnist_classifier(opts: dict) -> Network:
+    from gan_bench.metrics.mnist_modes import stacked_labels
+
+    classifier, info = _load_classifier(opts)
     return Network(lambda x: {"labels": stacked_labels(x, classifier)}, ("labels",),
                    lambda layer: {"classifier_sha256": info["sha256"]})
+
+
+def _mnist_digits(opts: dict) -> Network:
+    # The same classifier on single MNIST digits: its penultimate features and its labels.
+    from gan_bench.metrics.mnist_modes import ARCH, digit_features
+
+    classifier, info = _load_classifier(opts)
+    return Network(lambda x: digit_features(x, classifier), ("penultimate", "labels"),
+                   lambda layer: {"classifier_sha256": info["sha256"], "arch": ARCH, "layer": layer})
 
 
 # name -> loader(options of ImageMetrics) -> Network; loaded once, when a metric names it.
@@ -76,6 +91,7 @@ NETWORKS = {
     "tf_inception": _inception("tf_inception", "weights_path"),
     "tv_inception_logits_nonstandard": _inception("tv_inception_logits_nonstandard", "tv_weights_path"),
     "mnist_classifier": _mnist_classifier,
+    "mnist_digits": _mnist_digits,
 }
 
 # -- compute functions: one per kind, fake features (and the reference) -> {key suffix: value} --
@@ -115,6 +131,13 @@ def stacked_mnist_modes(x: Inputs) -> dict:
     return {"": float(r["modes"]), "_kl": r["kl"]}
 
 
+def mnist_classes(x: Inputs) -> dict:
+    from gan_bench.metrics.mnist_modes import count_classes
+
+    r = count_classes(x.fake, x.params["min_share"])
+    return {"": float(r["classes"]), "_kl": r["kl"]}
+
+
 # -- the table -----------------------------------------------------------------------------------
 
 STATS = ("mu", "sigma", "sqrt_factor")  # what FID needs of the reference
@@ -130,6 +153,7 @@ class MetricKind:
     params: dict            # protocol constants: passed to compute and hashed into the fingerprint
     tag: str                # fingerprint prefix: says what was measured, at a glance
     min_count: int = 2      # fewest samples the statistic is defined for
+    input: tuple | None = None  # the image shape (C, H, W) the network reads; None: any
 
     @property
     def needs_split(self) -> bool:
@@ -148,7 +172,14 @@ KINDS = {
                                          {"method": fid_mod.METHOD},
                                          "tvinception-logits-nonstandard"),
     "smnist_modes": MetricKind(stacked_mnist_modes, "mnist_classifier", "labels", (),
-                               {"modes": 1000, "kl": "hist||uniform, ln"}, "mnistcnn"),
+                               {"modes": 1000, "kl": "hist||uniform, ln"}, "mnistcnn", input=(3, 28, 28)),
+    # MNIST papers' "FID on a classifier": Frechet distance of the mode classifier's penultimate
+    # features (128-d), and the digit classes a generator covers.
+    "fd_mnist": MetricKind(fid, "mnist_digits", "penultimate", STATS, {"method": fid_mod.METHOD},
+                           "mnistcnn-penultimate", input=(1, 28, 28)),
+    "mnist_classes": MetricKind(mnist_classes, "mnist_digits", "labels", (),
+                                {"classes": 10, "min_share": 0.1, "kl": "hist||uniform, ln"}, "mnistcnn",
+                                input=(1, 28, 28)),
 }
 REAL_SUBSET_SEED = 0
 
@@ -194,7 +225,7 @@ def parse_name(name: str) -> MetricName:
             return MetricName(name, kind, count, split, real_count=count if split and not full else None)
     raise UserError(f"unknown image metric '{name}': use <kind><count>[_<split>|_full] with kind one of "
                     f"{', '.join(KINDS)}, e.g. fid50k_train, fid50k_full, kid50k_train, prdc10k_train, is50k, "
-                    f"smnist_modes25k")
+                    f"smnist_modes25k, fd_mnist10k_test, mnist_classes10k")
 
 
 def fingerprint(fields: dict, tag: str) -> str:
@@ -262,14 +293,23 @@ class ImageMetrics:
     download:   fetch a missing hub-cache weights file (hash-checked; gan_bench.metrics.weights).
     mnist_classifier_path: default <cache_dir>/../mnist_classifier.pt, i.e.
                 <paths.data>/cache/mnist_classifier.pt with the default cache_dir.
+    sample_shape: the images' (C, H, W), when known before sampling: metrics whose network reads
+                another shape (smnist_modes on MNIST, fd_mnist on CIFAR-10) are refused here.
 
     Weights and classifier are checked here, so a missing file fails before training starts.
     """
 
     def __init__(self, names: list[str], real: Reals | Mapping[str, Reals] | None, dataset_id: str, cache_dir,
                  weights_path=None, device="cpu", batch_size: int = 64, *, crop: str = "none",
-                 tv_weights_path=None, mnist_classifier_path=None, download: bool = False):
+                 tv_weights_path=None, mnist_classifier_path=None, download: bool = False,
+                 sample_shape: tuple | None = None):
         self.metrics = [parse_name(n) for n in names]
+        for m in self.metrics:  # a metric on the wrong data: one line now, not a shape error at the first evaluation
+            want = KINDS[m.kind].input
+            if want is not None and sample_shape is not None and tuple(sample_shape) != want:
+                raise UserError(f"metric {m.name} reads {'x'.join(map(str, want))} images, {dataset_id.split(':')[0]} "
+                                f"has {'x'.join(map(str, sample_shape))}: drop it from eval.metrics / "
+                                f"eval.final_metrics (docs/metrics.md lists which metric fits which data)")
         self.real = dict(real) if isinstance(real, Mapping) else {} if real is None else {"train": real}
         self.dataset_id, self.crop, self.device = dataset_id, crop, torch.device(device)
         self.batch_size = batch_size

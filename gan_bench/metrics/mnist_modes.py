@@ -47,8 +47,12 @@ class MnistCNN(nn.Module):
             nn.Flatten(), nn.Dropout(0.1), nn.Linear(64 * 4 * 4, 128), nn.ReLU(), nn.Dropout(0.25),
             nn.Linear(128, 10))
 
+    @staticmethod
+    def scale(x: torch.Tensor) -> torch.Tensor:
+        return (x.float() / 255 - 0.1307) / 0.3081  # MNIST pixel mean/std
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.net((x.float() / 255 - 0.1307) / 0.3081)  # MNIST pixel mean/std
+        return self.net(self.scale(x))
 
 
 # -- counting ---------------------------------------------------------------------------------
@@ -76,6 +80,36 @@ def stacked_labels(images: torch.Tensor, classifier: nn.Module, batch_size: int 
         digits = classifier(b.to(device).reshape(-1, 1, 28, 28)).argmax(1).view(-1, 3)
         out.append((digits * torch.tensor([100, 10, 1], device=device)).sum(1).cpu())
     return torch.cat(out)
+
+
+@torch.inference_mode()
+def digit_features(images: torch.Tensor, classifier: MnistCNN, batch_size: int = 1024) -> dict:
+    """uint8 [N,1,28,28] MNIST digits -> {"penultimate": the 128 post-ReLU features before the
+    last linear layer [N, 128] float32, "labels": the predicted digit [N]}: one forward gives both
+    (MNIST papers' "FID on a LeNet/classifier" reads such a layer)."""
+    if images.dtype != torch.uint8 or images.dim() != 4 or tuple(images.shape[1:]) != (1, 28, 28):
+        raise TypeError(f"expected uint8 [N, 1, 28, 28] MNIST digits, got {images.dtype} {tuple(images.shape)}")
+    device = next(classifier.parameters()).device
+    body, head = classifier.net[:-2], classifier.net[-2:]  # head: dropout (identity in eval) + linear
+    feats, labels = [], []
+    for b in images.split(batch_size):
+        f = body(classifier.scale(b.to(device)))
+        feats.append(f.float().cpu())
+        labels.append(head(f).argmax(1).cpu())
+    return {"penultimate": torch.cat(feats), "labels": torch.cat(labels)}
+
+
+def count_classes(labels, min_share: float = 0.1) -> dict:
+    """Digit labels [N] in 0..9 -> classes covered (a class counts when it gets at least
+    `min_share` of its uniform share N/10: with thousands of samples every class gets a few
+    stray ones, so "at least one" would say 10 for a collapsed generator) and KL(histogram ||
+    uniform over 10), natural log."""
+    labels = torch.as_tensor(labels).long().flatten()
+    if len(labels) == 0 or labels.min() < 0 or labels.max() >= 10:
+        raise ValueError("expected a non-empty list of digit labels in 0..9")
+    p = torch.bincount(labels, minlength=10).double() / len(labels)
+    nz = p[p > 0]
+    return {"classes": int((p >= min_share / 10).sum()), "kl": float((nz * torch.log(nz * 10)).sum())}
 
 
 def stacked_mnist_modes(images_uint8: torch.Tensor, classifier: nn.Module) -> dict:
