@@ -168,3 +168,22 @@ def test_mnist_run_end_to_end(tmp_path):
     assert all(keys <= set(r) and np.isfinite(r["fd_mnist16_test"]) for r in lines)
     result = json.loads((tmp_path / "run" / "result.json").read_text())
     assert keys <= set(result["metrics"]) and keys <= set(result["fingerprints"])
+
+
+def test_real_floor_script(tmp_path, capsys):
+    """scripts/mnist_real_floor.py scores training digits as a generator, against the same
+    reference statistics a run's evaluator uses (the same cache entry)."""
+    import importlib.util
+
+    from gan_bench.config import ROOT
+
+    spec = importlib.util.spec_from_file_location("mnist_real_floor", ROOT / "scripts" / "mnist_real_floor.py")
+    script = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(script)
+    tiny_mnist(tmp_path, n_train=40, n_test=30)
+    random_classifier(tmp_path / "cache")
+    assert script.main(["--count", "20", "--data-root", str(tmp_path)]) == 0
+    line = json.loads(capsys.readouterr().out)
+    assert set(line) == {"count", "seed", "fd_mnist20_test", "mnist_classes20", "mnist_classes20_kl"}
+    assert line["fd_mnist20_test"] >= 0 and 0 <= line["mnist_classes20"] <= 10
+    assert len(list((tmp_path / "cache" / "metrics").glob("*.npz"))) == 1

@@ -19,10 +19,7 @@ class ImageEvaluator:
 
     def __init__(self, data, cfg):
         ev = cfg.eval
-        manifest = data.info.get("manifest") or {}
-        # Identifies the real images' content: name, preprocessing and the source's checksum.
-        dataset_id = (f"{data.name}:{manifest.get('params')}:{manifest.get('source', {}).get('fingerprint')}"
-                      f":holdout={ev.holdout}")  # the held-out tail is not in the train split
+        dataset_id = real_dataset_id(data, ev.holdout)
         device = "cuda" if cfg.train.device != "cpu" and torch.cuda.is_available() else "cpu"
         make = lambda names: ImageMetrics(
             list(names), self._reals(data), dataset_id, default_cache_dir(cfg.paths.data),
@@ -76,6 +73,14 @@ class ImageEvaluator:
         statistics are computed, 0.6 GB each at 50k x pool3): a quarter of the free host memory."""
         free = available_bytes("cpu")
         return free // 4 if free is not None else 4 * 2 ** 30
+
+
+def real_dataset_id(data, holdout) -> str:
+    """Identifies the real images' content: name, preprocessing, the source's checksum and the
+    held-out fraction (its tail is not in the train split). Hashed into reference fingerprints."""
+    manifest = data.info.get("manifest") or {}
+    return (f"{data.name}:{manifest.get('params')}:{manifest.get('source', {}).get('fingerprint')}"
+            f":holdout={holdout}")
 
 
 def _grid(u8: torch.Tensor) -> np.ndarray:
