@@ -2,8 +2,9 @@
 
 Reads every run under each DIR, pools seeds of runs with the same overrides, prints one table
 (markdown, csv or latex), optionally a ROW x COL grid of one metric with a heatmap and the
-published numbers beside it, and writes TensorBoard HParams summaries. docs/report.md has the
-statistics and counting rules; the pieces live in gan_bench/reporting/.
+published numbers beside it, the steps each group takes to reach a metric value (--reach) and
+metric-against-step curves (--curves), and writes TensorBoard HParams summaries. docs/report.md
+has the statistics and counting rules; the pieces live in gan_bench/reporting/.
 """
 
 import argparse
@@ -12,7 +13,7 @@ from collections import Counter
 from pathlib import Path
 
 from gan_bench.errors import UserError
-from gan_bench.reporting import groups as G, hparams, pivot, reference, runs, tables
+from gan_bench.reporting import curves, groups as G, history, hparams, pivot, reach, reference, runs, tables
 from gan_bench.reporting.render import EXT, FORMATS, render, render_notes
 
 
@@ -40,8 +41,13 @@ def build_parser() -> argparse.ArgumentParser:
                    help="FID above which an image run counts as collapsed (default 100)")
     p.add_argument("--ignore", metavar="KEY[,KEY]", default="",
                    help="more override keys to pool over, like the seed (e.g. train.log_every)")
+    p.add_argument("--reach", action="append", default=[], metavar="METRIC<=VALUE",
+                   help="steps each group's seeds take until METRIC <= VALUE (or >=) in metrics.jsonl, "
+                   "e.g. --reach 'w1<=0.1'; may be given more than once")
+    p.add_argument("--curves", metavar="METRIC[,METRIC]",
+                   help="write curves_<metric>.png: each metric against step, mean and 95%% band per group")
     p.add_argument("--out", metavar="DIR",
-                   help="where report.<ext>, heatmaps and hparams/ go (default: the first DIR)")
+                   help="where report.<ext>, heatmaps, curves and hparams/ go (default: the first DIR)")
     p.add_argument("--no-hparams", action="store_true", help="skip the TensorBoard HParams summaries")
     return p
 
@@ -60,11 +66,20 @@ def main(argv: list[str] | None = None) -> int:
     spec = pivot.parse_spec(args.pivot) if args.pivot else None
     if args.metric and spec is None:
         raise UserError("--metric chooses what --pivot lays out: add --pivot ROW,COL")
+    conditions = [reach.parse_spec(r) for r in args.reach]
+    curve_metrics = curves.parse_names(args.curves) if args.curves is not None else []
 
     notes: list[str] = []
     groups = G.group_runs(runs.load_runs(args.dirs, notes),
                           ignore={k.strip() for k in args.ignore.split(",") if k.strip()})
     notes += G.fingerprint_notes(groups)
+    histories = {}
+    if conditions or curve_metrics:
+        # Every metrics.jsonl read once, keeping only these metrics; a name none has fails here,
+        # before any table or picture is made.
+        histories = history.load(groups, {c.metric for c in conditions} | set(curve_metrics), notes)
+        history.check_metrics("--reach", [c.metric for c in conditions], histories)
+        history.check_metrics("--curves", curve_metrics, histories)
     out = Path(args.out or args.dirs[0])
     out.mkdir(parents=True, exist_ok=True)
 
@@ -92,6 +107,13 @@ def main(argv: list[str] | None = None) -> int:
         table, more = tables.compare_table(groups, comp, compact=args.format != "csv")
         sections.append(table)
         notes += more
+    for cond in conditions:
+        table, results = reach.reach_table(groups, histories, cond, compact=args.format != "csv")
+        sections.append(table)
+        notes += reach.reach_notes(cond, results)
+    for metric in curve_metrics:
+        if (path := curves.write(groups, histories, metric, out, notes)) is not None:
+            notes.append(f"curves: {path}")
     if not args.no_hparams:
         notes.append(f"hparams: {hparams.write(out, groups, args.collapse_fid, chosen)} "
                      f"(tensorboard --logdir {out / 'hparams'})")

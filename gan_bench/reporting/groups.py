@@ -14,7 +14,7 @@ import statistics
 from collections import Counter
 from dataclasses import dataclass, field
 
-from gan_bench.metrics import TOY_KEYS
+from gan_bench.metrics import DENSITY1D_TARGETS, TOY_KEYS
 from gan_bench.reporting.runs import Run, SeedResult, normalize_value
 from gan_bench.reporting.stats import Estimate, MeanStd, mean_std, rate
 
@@ -26,7 +26,8 @@ NOT_GROUPING = {"seed", "train.device", "train.progress", "search.metric"}
 DIVERGED_AS = {"success": 0.0, "failure": 1.0}
 RATE_METRICS = tuple(DIVERGED_AS)
 
-# Toy runs always report these, so an all-diverged toy group still gets its 0% success.
+# 2-D toy runs always report these, so an all-diverged toy group still gets its 0% success. The
+# 1-D sets (also in data/toy.py) report no success or failure: theirs are density metrics.
 TOY_METRICS = set(TOY_KEYS)
 
 
@@ -90,7 +91,7 @@ def _assign_metrics(groups: list[Group]) -> None:
     for g in groups:
         g.metrics = {m for s in g.seeds if s.status == "completed" for m in s.metrics
                      if s.value(m) is not None}  # numbers only (non-finite ones are written as strings)
-        if ".toy." in str(g.dataset):
+        if ".toy." in str(g.dataset) and g.dataset not in DENSITY1D_TARGETS:
             g.metrics |= TOY_METRICS
         by_dataset.setdefault(g.dataset, set()).update(g.metrics)
     for g in groups:

@@ -74,7 +74,7 @@ def csv_text(t: Table) -> str:
 
 _TEX = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#", "_": r"\_",
         "{": r"\{", "}": r"\}", "~": r"\textasciitilde{}", "^": r"\textasciicircum{}",
-        "±": r"$\pm$", ">": r"$>$", "<": r"$<$"}
+        "±": r"$\pm$", ">": r"$>$", "<": r"$<$", "∞": r"$\infty$"}
 
 
 def _tex(s: str) -> str:

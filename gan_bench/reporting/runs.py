@@ -27,6 +27,7 @@ class SeedResult:
     metrics: dict = field(default_factory=dict)
     fingerprints: dict = field(default_factory=dict)
     replica: int | None = None
+    diverged_at: int | None = None  # the step whose loss turned non-finite (diverged seeds)
 
     def value(self, metric: str) -> float | None:
         # The trainer writes non-finite floats as the strings "nan"/"inf": float() reads them back.
@@ -188,14 +189,16 @@ def _seed_results(run: Run, result: dict | None, notes: list[str]) -> list[SeedR
             seed = _int(r.get("seed", None if base is None else base + i))
             status = _status(r.get("status", result.get("status")), run.path, notes)
             out.append(SeedResult(run.path, seed, status, r.get("metrics") or {},
-                                  r.get("fingerprints") or fps, replica=i))
+                                  r.get("fingerprints") or fps, replica=i,
+                                  diverged_at=_int(r.get("diverged_at"))))
         return out
     status = _status(result.get("status"), run.path, notes)
     if k > 1:
         # An ensemble that stopped before writing per-replica records (e.g. failed at start):
         # K seeds with its status and no per-seed metrics.
         return [SeedResult(run.path, s, status, {}, fps, replica=i) for i, s in enumerate(seeds)]
-    return [SeedResult(run.path, seeds[0], status, result.get("metrics") or {}, fps)]
+    return [SeedResult(run.path, seeds[0], status, result.get("metrics") or {}, fps,
+                       diverged_at=_int(result.get("diverged_at")))]
 
 
 def load_runs(dirs: list[str], notes: list[str]) -> list[Run]:
