@@ -162,9 +162,13 @@ def sample_main(argv: list[str]) -> int:
 
 
 def _scatter(points: torch.Tensor, config: dict) -> np.ndarray:
-    """Toy points as the trainer draws them: a scatter over the data set's mode means."""
+    """Toy points as the trainer draws them: a scatter over the data set's mode means, or for the
+    1-D sets a histogram over the data density."""
     from gan_bench.training.setup import build
-    from gan_bench.viz import scatter
+    from gan_bench.viz import histogram1d, scatter
 
     data = build(OmegaConf.create(config).dataset)
+    if "mixture1d" in data.info:
+        mix = data.info["mixture1d"]
+        return histogram1d(points, mix["means"], mix["stds"], mix["weights"])
     return scatter(points, data.info["means"], data.info["std"])

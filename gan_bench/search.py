@@ -19,12 +19,17 @@ import warnings
 from omegaconf import OmegaConf
 
 from gan_bench.errors import UserError
+from gan_bench.metrics import DENSITY1D_KEYS, DENSITY1D_TARGETS
 
 # Where the better value lies: the toy metrics by name, image metrics by their kind, the start of
 # the name (gan_bench/metrics/image.py: fid10k_train, fid_logits_nonstandard10k_heldout20, is50k,
 # kid50k_train, prdc10k_train_precision, smnist_modes25k).
 TOY = {"success": "maximize", "failure": "minimize", "hq": "maximize", "modes": "maximize",
        "kl": "minimize", "rkl": "minimize", "js": "minimize", "tv": "minimize"}
+# The 1-D sets' divergences, distance and counts (gan_bench/metrics/density1d.py): all smaller is
+# better; a mode_mass_<i> has no better direction (its target is the mode's weight).
+DENSITY1D = {k: "minimize" for k in DENSITY1D_KEYS}
+BY_NAME = {**DENSITY1D, **TOY}  # js is both sets': minimize either way
 KINDS = {"fid": "minimize", "kid": "minimize", "is": "maximize", "prdc": "maximize", "smnist_modes": "maximize"}
 
 
@@ -37,8 +42,8 @@ def direction(metric) -> str:
     if metric is None:
         raise UserError(NO_METRIC)
     m = str(metric)
-    if m in TOY:
-        return TOY[m]
+    if m in BY_NAME:
+        return BY_NAME[m]
     kind = max((k for k in KINDS if m.startswith(k) and m[len(k):][:1].isdigit()), key=len, default=None)
     if m.startswith("fid_logits_nonstandard"):
         kind = "fid"
@@ -78,7 +83,13 @@ def check_search(cfg) -> None:
     if metric is None:
         return
     m = str(metric)
-    if ".toy." in str(OmegaConf.select(cfg, "dataset._target_", default="")):
+    target = str(OmegaConf.select(cfg, "dataset._target_", default=""))
+    if target in DENSITY1D_TARGETS:
+        if m not in DENSITY1D_KEYS and not m.startswith("mode_mass_"):
+            raise UserError(f"search.metric={m}: runs on 1-D data report {', '.join(DENSITY1D_KEYS)} "
+                            "and mode_mass_<i>: choose one of them")
+        return
+    if ".toy." in target:
         if m not in TOY:
             raise UserError(f"search.metric={m}: runs on toy data report {', '.join(TOY)}: choose one of them")
         return

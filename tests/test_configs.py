@@ -50,7 +50,7 @@ def test_models_instantiate(tmp_path, name):
 
 @pytest.mark.parametrize("name", options("dataset"))
 def test_datasets_instantiate_or_say_what_is_missing(tmp_path, name):
-    toy = name in ("ring", "grid")
+    toy = name in ("ring", "grid", "gauss1d", "mixture1d")
     cfg = make_cfg(tmp_path, [f"dataset={name}", f"paths.data={tmp_path / 'empty'}"], fast=toy)
     if "download" in cfg.dataset:
         cfg.dataset.download = False  # no network here; the message must still say what to fetch

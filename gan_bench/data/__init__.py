@@ -10,10 +10,11 @@ import torch
 class DataSet:
     name: str
     kind: str                                # "toy" (float32 points) or "image" (uint8 NCHW)
-    train: torch.Tensor                      # full training set on the CPU: toy [N, 2] float32, image [N, C, H, W] uint8
+    train: torch.Tensor                      # full training set on the CPU: toy [N, 2] or [N, 1] float32, image [N, C, H, W] uint8
     test: torch.Tensor | None = None         # held-out set in the same format
     labels: torch.Tensor | None = None       # int64 [N] class/mode labels where the data has them (Stacked MNIST)
-    info: dict = field(default_factory=dict) # toy: means [M, 2] and std; image: resolution, channels, manifest
+    info: dict = field(default_factory=dict) # 2-D toy: means [M, 2] and std; 1-D toy: mixture1d {means, stds, weights};
+                                             # image: resolution, channels, manifest
 
     @property
     def sample_shape(self) -> tuple:
