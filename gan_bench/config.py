@@ -1,14 +1,12 @@
 """Config plumbing shared by the CLI and the trainer: where the repo is, the checks that turn bad
 input into one clear line before any work starts, and what part of a config identifies a run."""
 
-from pathlib import Path
 
 from omegaconf import DictConfig, OmegaConf
 
 from gan_bench.errors import UserError
+from gan_bench.paths import CONF_DIR, ROOT
 
-ROOT = Path(__file__).resolve().parents[1]
-CONF_DIR = ROOT / "conf"
 GROUPS = ("dataset", "model", "loss", "optim", "penalty", "experiment", "debug")
 
 OmegaConf.register_new_resolver("gb_root", lambda: str(ROOT), replace=True)

@@ -19,7 +19,7 @@ import warnings
 from omegaconf import OmegaConf
 
 from gan_bench.errors import UserError
-from gan_bench.metrics import DENSITY1D_KEYS, DENSITY1D_TARGETS
+from gan_bench.metrics import DENSITY1D_KEYS, DENSITY1D_TARGETS, DIVERGED_AS
 
 # Where the better value lies: the toy metrics by name, image metrics by their kind, the start of
 # the name (gan_bench/metrics/image.py: fid10k_train, fid_logits_nonstandard10k_heldout20, is50k,
@@ -135,8 +135,6 @@ logging.getLogger("alembic").setLevel(logging.WARNING)
 def metric_value(result: dict, metric: str) -> float | None:
     """The trial's value of `metric` from the trainer's result (single run or ensemble); None when
     it has none (then trial_value reports the worst value)."""
-    from gan_bench.reporting.groups import DIVERGED_AS
-
     if result.get("status") not in ("completed", "diverged"):  # failed: its replicas' records are partial
         return None
     records = result.get("replicas") or [result]

@@ -10,22 +10,21 @@ Needs MNIST and the classifier where `gan-bench train` finds them (paths.data; d
 
 import argparse
 import json
-import os
 import sys
 
 import torch
 
-from gan_bench.config import ROOT
 from gan_bench.data.images import mnist
 from gan_bench.errors import UserError
 from gan_bench.metrics.image import ImageMetrics, default_cache_dir
 from gan_bench.metrics.image_eval import real_dataset_id
+from gan_bench.paths import default_data_root
 
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--count", type=int, default=10000)
-    ap.add_argument("--data-root", default=os.environ.get("GAN_BENCH_DATA", str(ROOT / "data")))
+    ap.add_argument("--data-root", default=default_data_root())
     ap.add_argument("--seed", type=int, default=0, help="which training digits stand in for a generator")
     args = ap.parse_args(argv)
     data = mnist(args.data_root, download=False)

@@ -9,7 +9,7 @@ import os
 import sys
 from contextlib import contextmanager
 
-from gan_bench.config import ROOT
+from gan_bench.paths import default_data_root
 from gan_bench.data import images
 from gan_bench.data.sources import CROPS
 
@@ -21,7 +21,7 @@ def main(argv: list[str]) -> int:
     p.add_argument("name", choices=sorted(images.DATASETS), help="data set (as in dataset=NAME)")
     p.add_argument("--from", dest="source", metavar="PATH",
                    help="where the source is (archive, folder, lmdb); default: its place under the data root")
-    p.add_argument("--data-root", default=os.environ.get("GAN_BENCH_DATA", str(ROOT / "data")),
+    p.add_argument("--data-root", default=default_data_root(),
                    help="data root, the cache goes under it (default: $GAN_BENCH_DATA or the repository's data/, as paths.data)")
     p.add_argument("--resolution", type=int, help="output size in pixels (default: the data set's)")
     p.add_argument("--crop", choices=sorted(CROPS), help=f"crop preset for {', '.join(CROPPED)}")

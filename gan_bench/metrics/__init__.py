@@ -16,6 +16,10 @@ This module imports no torch: the report and the search read the keys without lo
 # What modes.mode_metrics returns for toy data, all under one fingerprint (recorded under "modes").
 TOY_KEYS = ("modes", "success", "failure", "hq", "kl", "rkl", "js", "tv")
 
+# What a diverged seed counts as for the toy rate metrics: its generator has no finite samples, so
+# it covers no mode (success 0, failure 1). The report's rates and the search's objective both use it.
+DIVERGED_AS = {"success": 0.0, "failure": 1.0}
+
 # What density1d.density_metrics returns for the 1-D sets besides mode_mass_<i> (one per mixture
 # component), each under the density1d fingerprint. `js` shares its name with the 2-D mode-histogram
 # JS: the fingerprints keep them apart.

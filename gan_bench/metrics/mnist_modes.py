@@ -14,7 +14,6 @@ import argparse
 import hashlib
 import json
 import math
-import os
 import time
 from pathlib import Path
 
@@ -23,8 +22,8 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from gan_bench import atomic
-from gan_bench.config import ROOT
 from gan_bench.errors import UserError
+from gan_bench.paths import default_data_root
 
 ARCH = "gan-bench-mnist-cnn-v2"
 N_MODES = 1000
@@ -232,7 +231,7 @@ def load_mnist_classifier(path, device="cpu") -> tuple[MnistCNN, dict]:
 def prepare_mnist_classifier_main(argv: list[str]) -> int:
     """`gan-bench prepare mnist-classifier [--data-root DIR] [--epochs N] ...`; UserError propagates
     to the CLI, which prints it as one line."""
-    data = os.environ.get("GAN_BENCH_DATA", str(ROOT / "data"))  # the same default as paths.data
+    data = default_data_root()
     ap = argparse.ArgumentParser(prog="gan-bench prepare mnist-classifier",
                                  description="Train the Stacked MNIST mode classifier once and cache it.")
     ap.add_argument("--data-root", default=data, help="gan-bench data root (paths.data; default %(default)s)")

@@ -14,7 +14,7 @@ import statistics
 from collections import Counter
 from dataclasses import dataclass, field
 
-from gan_bench.metrics import DENSITY1D_TARGETS, TOY_KEYS
+from gan_bench.metrics import DENSITY1D_TARGETS, DIVERGED_AS, TOY_KEYS
 from gan_bench.reporting.runs import Run, SeedResult, normalize_value
 from gan_bench.reporting.stats import Estimate, MeanStd, mean_std, rate
 
@@ -22,9 +22,7 @@ from gan_bench.reporting.stats import Estimate, MeanStd, mean_std, rate
 # or how a run prints, not what it computes (the same keys Hydra leaves out of override_dirname).
 NOT_GROUPING = {"seed", "train.device", "train.progress", "search.metric"}
 
-# What a diverged seed counts as, for each rate metric.
-DIVERGED_AS = {"success": 0.0, "failure": 1.0}
-RATE_METRICS = tuple(DIVERGED_AS)
+RATE_METRICS = tuple(DIVERGED_AS)  # success and failure: reported as rates over seeds
 
 # 2-D toy runs always report these, so an all-diverged toy group still gets its 0% success. The
 # 1-D sets (also in data/toy.py) report no success or failure: theirs are density metrics.
