@@ -55,7 +55,7 @@ def losses_and_grads(loss, real, fake):
 
 def test_registry_names():
     assert LOSSES == ("bce", "alpha", "renyi", "renyigan", "lsgan", "hinge", "wgan", "fgan", "beyond",
-                      "rsgan", "ragan", "cpe")
+                      "rsgan", "ragan", "cpe", "lkgan", "lalpha")
     for name in LOSSES:
         loss = make_loss(name)
         assert isinstance(loss, Loss) and repr(loss).startswith(f"{name}(")

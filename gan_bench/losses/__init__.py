@@ -17,6 +17,8 @@ from gan_bench.losses.beyond import build_beyond
 from gan_bench.losses.cpe import build_cpe
 from gan_bench.losses.diagnostics import divergence_estimates, f_alpha_ns, f_alpha_saturating, saturation_fraction
 from gan_bench.losses.fgan import build_fgan
+from gan_bench.losses.lalpha import build_lalpha
+from gan_bench.losses.lk import build_lkgan
 from gan_bench.losses.logistic import ConvergenceRegionWarning, build_alpha, build_bce
 from gan_bench.losses.penalties import make_penalty
 from gan_bench.losses.relativistic import build_ragan, build_rsgan
@@ -37,6 +39,8 @@ REGISTRY = {
     "rsgan": build_rsgan,
     "ragan": build_ragan,
     "cpe": build_cpe,
+    "lkgan": build_lkgan,
+    "lalpha": build_lalpha,
 }
 # Families whose formula is defined at alpha = 0 (renyigan: 1/(alpha-1) log mean (1 - D)^(alpha-1));
 # everywhere else alpha <= 0 is an error.
