@@ -189,3 +189,18 @@ def test_ragan_papers_forms():
     d = mean(max(0, 1 - (r - mf)) for r in REAL) + mean(max(0, 1 + (f - mr)) for f in FAKE2)
     g = mean(max(0, 1 - (f - mr)) for f in FAKE2) + mean(max(0, 1 + (r - mf)) for r in REAL)
     check(make_loss("ragan", variant="hinge"), REAL, FAKE2, d, g)
+
+
+@pytest.mark.parametrize("alpha", [3.0, 10.0, float("inf")])
+def test_alpha_generator_gradient_keeps_float32_precision_where_fakes_fool_d(alpha):
+    """l_alpha(0, t) = -expm1(-beta softplus(t)) / beta: torch's expm1 backward computed exp(x) as
+    result + 1, which is 0 in float32 once exp(x) < 6e-8, so the saturating generator's gradient
+    at t = 20 came out 100% off (losses.base.expm1 takes exp(x) itself)."""
+    loss = make_loss("alpha", alpha_d=1.0, alpha_g=alpha, generator="saturating")
+    t = torch.tensor([[5.0, 10.0, 15.0, 20.0]])
+    grads = []
+    for dtype in (torch.float32, torch.float64):
+        x = t.to(dtype).clone().requires_grad_(True)
+        loss.g_loss(x).sum().backward()
+        grads.append(x.grad.double())
+    torch.testing.assert_close(grads[0], grads[1], rtol=1e-5, atol=0)

@@ -22,8 +22,8 @@ from dataclasses import dataclass
 
 import torch.nn.functional as F
 
-from gan_bench.losses.base import BETA_EPS, Loss, beta_of, log_1md, parse_alpha, parse_choice
-from gan_bench.losses.lk import expm1, parse_k
+from gan_bench.losses.base import BETA_EPS, Loss, beta_of, expm1, log_1md, parse_alpha, parse_choice
+from gan_bench.losses.lk import parse_k
 from gan_bench.losses.logistic import ConvergenceRegionWarning
 
 FAMILIES = ("alpha", "k")

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-from gan_bench.losses.base import BETA_EPS, Loss, beta_of, parse_alpha, parse_choice
+from gan_bench.losses.base import BETA_EPS, Loss, beta_of, expm1, parse_alpha, parse_choice
 from gan_bench.losses.schedule import AlphaSchedule, parse_schedule, scheduled_alphas
 
 GENERATORS = ("saturating", "ns")
@@ -28,9 +28,10 @@ def alpha_loss_real(t: torch.Tensor, alpha: float) -> torch.Tensor:
     beta = beta_of(alpha)
     if abs(beta) < BETA_EPS:
         return F.softplus(-t)
-    # expm1 keeps precision for small beta (continuity at alpha = 1); for alpha < 1 this grows like
-    # exp(|beta| |t|) as t -> -inf. That overflow is the math, recorded by the trainer as divergence.
-    return -torch.expm1(-beta * F.softplus(-t)) / beta
+    # expm1 keeps precision for small beta (continuity at alpha = 1), base.expm1 also in the gradient
+    # where D^beta is tiny; for alpha < 1 this grows like exp(|beta| |t|) as t -> -inf. That
+    # overflow is the math, recorded by the trainer as divergence.
+    return -expm1(-beta * F.softplus(-t)) / beta
 
 
 def alpha_loss_fake(t: torch.Tensor, alpha: float) -> torch.Tensor:
