@@ -77,6 +77,10 @@ def check_config(cfg: DictConfig) -> None:
     from gan_bench.search import check_search
     check_optim(cfg.optim)
     check_search(cfg)
+    if isinstance(cfg.get("penalty"), DictConfig):
+        # A bad weight or penalty.schedule: one line now, not after the data are loaded.
+        from gan_bench.training.setup import build
+        build(cfg.penalty)
 
 
 def checkpoint_hashes(cfg: DictConfig) -> list[str]:
@@ -108,6 +112,12 @@ def hashed_config(cfg: DictConfig, keep_root: bool = False) -> dict:
         out["optim"].pop("_target_")
     if out["optim"].get("fused", True) is True:
         out["optim"].pop("fused", None)
+    # optim.schedule and penalty.schedule came with issue 22; null (or absent) is the constant
+    # rates and weight every earlier run trained with.
+    if out["optim"].get("schedule", 0) is None:
+        out["optim"].pop("schedule")
+    if isinstance(out["penalty"], dict) and out["penalty"].get("schedule", 0) is None:
+        out["penalty"].pop("schedule")
     # lsgan's generator and renyigan's alpha_one came with issue 11; their defaults are what every
     # earlier lsgan / renyigan run computed.
     loss = out["loss"]

@@ -11,6 +11,14 @@ asks for torch's single-kernel implementation and `fused: false` leaves the choi
 All three presets are elementwise (no norm over a tensor, no state shared between parameters), so
 replicas of a seed ensemble stay independent, and their kernels are deterministic, so a resumed
 run ends bit-identical on the CPU to one never interrupted.
+
+`schedule` (another key of gan-bench's own, absent or null = constant rates) moves both players'
+learning rates and Adam's beta2 on a cosine, as R3GAN does (lr 2e-4 -> 5e-5, beta2 0.9 -> 0.99):
+    +optim.schedule={kind:cosine,lr_end:5e-5,beta2_end:0.99,steps:78150}
+Over the first `steps` steps (generator iterations) each player's rate goes from its lr_d / lr_g to
+lr_end (null: rates stay), and beta2 from betas[1] to beta2_end (null: stays), then they hold. The
+trainer sets them in the param groups at the start of every step (`build_optim_schedule`): a pure
+function of the step, so a resumed run sets exactly what an uninterrupted one did.
 """
 
 import math
@@ -18,8 +26,10 @@ import math
 from omegaconf import DictConfig, OmegaConf
 
 from gan_bench.errors import UserError
+from gan_bench.schedules import Cosine, check_keys, parse_steps
 
-OWN_KEYS = ("_target_", "name", "lr", "lr_d", "lr_g")
+OWN_KEYS = ("_target_", "name", "lr", "lr_d", "lr_g", "schedule")
+SCHEDULE_EXAMPLE = "{kind:cosine,lr_end:5e-5,beta2_end:0.99,steps:10000}"
 
 
 def _is_number(v) -> bool:
@@ -69,6 +79,7 @@ def check_optim(optim_cfg) -> None:
     if node.get("nesterov") and not (node.get("momentum", 0) > 0 and node.get("dampening", 0) == 0):
         raise UserError("optim.nesterov=true needs momentum and no dampening: pass e.g. optim.momentum=0.9 "
                         "(and optim.dampening=0), or optim.nesterov=false")
+    _parse_schedule(node)
     # Whatever else torch itself refuses (an unknown argument, a value it rejects), on a dummy parameter.
     import torch
     try:
@@ -97,3 +108,50 @@ def build_optimizers(optim_cfg, G, D):
     """(opt_g, opt_d): the node's optimizer over G's and D's parameters, at lr_g and lr_d."""
     node = _node(optim_cfg)
     return _make(node, G.parameters(), node["lr_g"]), _make(node, D.parameters(), node["lr_d"])
+
+
+class OptimSchedule:
+    """Cosine schedules of (lr_d, lr_g, beta2), any of them None where the rate or beta2 stays."""
+
+    def __init__(self, lr_d: Cosine | None, lr_g: Cosine | None, beta2: Cosine | None):
+        self.lr_d, self.lr_g, self.beta2 = lr_d, lr_g, beta2
+
+    def apply(self, step: int, opt_g, opt_d) -> None:
+        for opt, lr in ((opt_g, self.lr_g), (opt_d, self.lr_d)):
+            for group in opt.param_groups:
+                if lr is not None:
+                    group["lr"] = lr(step)
+                if self.beta2 is not None:
+                    group["betas"] = (group["betas"][0], self.beta2(step))
+
+
+def _parse_schedule(node: dict) -> OptimSchedule | None:
+    spec = node.get("schedule")
+    if spec is None:
+        return None
+    spec = check_keys("optim.schedule", spec, {"kind", "lr_end", "beta2_end", "steps"}, SCHEDULE_EXAMPLE)
+    steps = parse_steps("optim.schedule.steps", spec.get("steps"))
+    lr_end, beta2_end = spec.get("lr_end"), spec.get("beta2_end")
+    if lr_end is None and beta2_end is None:
+        raise UserError("optim.schedule moves nothing: give lr_end and/or beta2_end, "
+                        f"e.g. 'optim.schedule={SCHEDULE_EXAMPLE}'")
+    lr_d = lr_g = beta2 = None
+    if lr_end is not None:
+        if not (_is_number(lr_end) and lr_end >= 0):
+            raise UserError(f"optim.schedule.lr_end must be a non-negative number (the final learning rate), "
+                            f"got {lr_end!r}: pass e.g. optim.schedule.lr_end=5e-5")
+        lr_d, lr_g = Cosine(node["lr_d"], lr_end, steps), Cosine(node["lr_g"], lr_end, steps)
+    if beta2_end is not None:
+        if not (_is_number(beta2_end) and 0 <= beta2_end < 1):
+            raise UserError(f"optim.schedule.beta2_end must be a number in [0, 1), got {beta2_end!r}: "
+                            "pass e.g. optim.schedule.beta2_end=0.99")
+        if "betas" not in node:
+            raise UserError(f"optim.schedule.beta2_end needs an optimizer with betas (optim=adam), "
+                            f"not optim={node.get('name')}: drop beta2_end")
+        beta2 = Cosine(node["betas"][1], beta2_end, steps)
+    return OptimSchedule(lr_d, lr_g, beta2)
+
+
+def build_optim_schedule(optim_cfg) -> OptimSchedule | None:
+    """What `optim.schedule` asks the trainer to set each step, or None (constant rates)."""
+    return _parse_schedule(_node(optim_cfg))

@@ -24,7 +24,7 @@ from gan_bench.latents import Latents
 from gan_bench.logger import Logger
 from gan_bench.memory import check_ensemble
 from gan_bench.metrics import make_evaluator
-from gan_bench.optim import build_optimizers
+from gan_bench.optim import build_optim_schedule, build_optimizers
 from gan_bench.training.batches import Batches
 from gan_bench.training.evaluation import evaluate_pending
 from gan_bench.training.networks import Networks
@@ -76,6 +76,7 @@ def train(cfg: DictConfig) -> dict:
     # optim=adam|rmsprop|sgd, fused kernels where torch has them (gan_bench/optim.py). Elementwise,
     # so replicas stay independent, and deterministic on the CPU and CUDA alike.
     opt_g, opt_d = build_optimizers(cfg.optim, G, D)
+    optim_schedule = build_optim_schedule(cfg.optim)  # None unless optim.schedule is set
 
     evaluator = make_evaluator(data, cfg)
 
@@ -99,6 +100,9 @@ def train(cfg: DictConfig) -> dict:
                 checkpoint.save(ckpt_path, run.state_dict(cfg_hash))  # done: last.pt says so again
             while run.step < steps and run.n_active > 0:
                 loss = loss_fn.at_step(run.step, steps)
+                pen = penalty.at_step(run.step) if penalty is not None else None  # penalty.schedule
+                if optim_schedule is not None:  # optim.schedule: this step's lr and beta2, set in place
+                    optim_schedule.apply(run.step, opt_g, opt_d)
                 log_now = (run.step + 1) % opts.log_every == 0 or run.step + 1 == steps
                 for _ in range(opts.n_critic):
                     real = batches.next()
@@ -108,9 +112,9 @@ def train(cfg: DictConfig) -> dict:
                     real_logits, fake_logits = nets.disc(real), nets.disc(fake.detach())
                     d_loss = loss.d_loss(real_logits, fake_logits)
                     d_total = torch.where(run.active, d_loss, 0).sum()  # a diverged replica is frozen
-                    if penalty is not None:
-                        d_total = d_total + penalty(nets.disc_eager, real, fake.detach(), streams.rng_penalty,
-                                                    batch_dims=2)
+                    if pen is not None:
+                        d_total = d_total + pen(nets.disc_eager, real, fake.detach(), streams.rng_penalty,
+                                                batch_dims=2)
                     opt_d.zero_grad(set_to_none=True)
                     d_total.backward()
                     opt_d.step()

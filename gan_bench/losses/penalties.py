@@ -4,6 +4,9 @@
       x_hat = eps * real + (1 - eps) * fake, one eps ~ U[0, 1] per sample; default weight 10.
   r1 (Mescheder et al. 2018): weight * mean ||grad_x t(x_real)||^2; default weight 5 as in
       RenyiGAN's code (Mescheder's gamma/2 convention is weight = gamma/2).
+  r1r2 (R3GAN, Huang et al. NeurIPS 2024): weight * (mean ||grad_x t(x_real)||^2
+      + mean ||grad_x t(x_fake)||^2), R3GAN's (gamma/2)(R1 + R2) with weight = gamma/2; default
+      weight 0.025 (gamma = 0.05, R3GAN's CIFAR-10 preset).
 Norms are over all non-batch dims, of the gradient of the raw logit t. create_graph=True so the
 penalty backpropagates into D's parameters.
 
@@ -13,16 +16,24 @@ as the trainer sums losses over replicas. Each replica needs its own input rows:
 [B, ...] batch to [K, B] outputs, the gradient of the summed logits would mix replicas. With
 batch_dims=2, `generator` may be a list of K generators, one per replica: replica i then draws
 exactly what a single run seeded like it draws.
+
+r1 and r1r2 take a `schedule` (config `penalty.schedule`, default null = constant weight):
+{kind: cosine, end: <final weight>, steps: <N>} moves the weight from `weight` to `end` over the
+first N steps (generator iterations) on a cosine, then holds it, as R3GAN decays gamma
+(gan_bench/schedules.py). The trainer calls `penalty.at_step(step)` once a step: a pure function of
+the step, so a resumed run is bit-identical to one never interrupted.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 import torch
 
 from gan_bench.errors import UserError
 from gan_bench.losses.base import parse_number
+from gan_bench.schedules import Cosine, check_keys, parse_steps
 
 
 def _input_grads(D, x: torch.Tensor, batch_dims: int) -> torch.Tensor:
@@ -41,6 +52,9 @@ def _input_grads(D, x: torch.Tensor, batch_dims: int) -> torch.Tensor:
 class GradientPenalty:
     weight: float = 10.0
 
+    def at_step(self, step: int):
+        return self
+
     def __call__(self, D, real, fake, generator=None, batch_dims: int = 1):
         shape = real.shape[:batch_dims]
         if isinstance(generator, (list, tuple)):  # one stream per replica (leading dim)
@@ -57,26 +71,68 @@ class GradientPenalty:
         return self.weight * (norms - 1).square().mean(-1).sum()
 
 
+class _Scheduled:
+    """at_step for penalties whose weight may follow a schedule (r1, r1r2)."""
+
+    def at_step(self, step: int):
+        if self.schedule is None:
+            return self
+        return dataclasses.replace(self, weight=self.schedule(step))
+
+
+def _squared_grad_norms(D, x, batch_dims: int) -> torch.Tensor:
+    """Mean over the batch of ||grad_x t(x)||^2, per replica: shape x.shape[:batch_dims - 1]."""
+    x = x.detach().requires_grad_(True)
+    return _input_grads(D, x, batch_dims).square().sum(-1).mean(-1)
+
+
 @dataclass(frozen=True)
-class R1Penalty:
+class R1Penalty(_Scheduled):
     weight: float = 5.0
+    schedule: Cosine | None = None
 
     def __call__(self, D, real, fake=None, generator=None, batch_dims: int = 1):
-        x = real.detach().requires_grad_(True)
-        sq = _input_grads(D, x, batch_dims).square().sum(-1)
-        return self.weight * sq.mean(-1).sum()
+        return self.weight * _squared_grad_norms(D, real, batch_dims).sum()
 
 
-PENALTIES = {"none": None, "gp": GradientPenalty, "r1": R1Penalty}
+@dataclass(frozen=True)
+class R1R2Penalty(_Scheduled):
+    """R3GAN's zero-centred penalties on both sides. Two forward passes of D (real, then fake), not
+    one on the concatenation, so a BatchNorm D would at least not mix real with fake rows."""
+    weight: float = 0.025
+    schedule: Cosine | None = None
+
+    def __call__(self, D, real, fake, generator=None, batch_dims: int = 1):
+        return self.weight * (_squared_grad_norms(D, real, batch_dims)
+                              + _squared_grad_norms(D, fake, batch_dims)).sum()
 
 
-def make_penalty(name: str, weight=None):
+PENALTIES = {"none": None, "gp": GradientPenalty, "r1": R1Penalty, "r1r2": R1R2Penalty}
+
+
+def _schedule(name: str, spec, start: float) -> Cosine | None:
+    if spec is None:
+        return None
+    if name not in ("r1", "r1r2"):
+        raise UserError(f"penalty.schedule is for penalty=r1|r1r2, not penalty={name}: "
+                        "leave it null or choose penalty=r1r2")
+    spec = check_keys("penalty.schedule", spec, {"kind", "end", "steps"}, "{kind:cosine,end:0.1,steps:10000}")
+    if "end" not in spec or "steps" not in spec:
+        raise UserError("penalty.schedule needs end (the final weight) and steps: "
+                        "pass e.g. 'penalty.schedule={kind:cosine,end:0.1,steps:10000}'")
+    end = parse_number("penalty.schedule.end", spec["end"], low=0.0, example="0.1")
+    return Cosine(start, end, parse_steps("penalty.schedule.steps", spec["steps"]))
+
+
+def make_penalty(name: str, weight=None, schedule=None):
     """The penalty callable for `name`, or None for 'none' (the trainer then skips it)."""
     if name not in PENALTIES:
         raise UserError(f"unknown penalty {name!r}: choose one of {', '.join(PENALTIES)} (penalty=<name>)")
     cls = PENALTIES[name]
     if cls is None:
+        if schedule is not None:
+            raise UserError("penalty.schedule needs a penalty: choose penalty=r1 or penalty=r1r2")
         return None
-    if weight is None:
-        return cls()
-    return cls(parse_number("penalty.weight", weight, low=0.0, example=str(cls.weight)))
+    w = cls.weight if weight is None else parse_number("penalty.weight", weight, low=0.0, example=str(cls.weight))
+    sched = _schedule(name, schedule, w)
+    return cls(w) if sched is None else cls(w, sched)
