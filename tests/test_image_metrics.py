@@ -334,5 +334,6 @@ def test_missing_torchvision_weights_is_one_line_user_error(tmp_path, monkeypatc
 def test_name_regex_covers_all_kinds():
     for kind, split in itertools.product(image_mod.KINDS, ["train"]):
         needs = image_mod.KINDS[kind].needs_split
-        name = f"{kind}10k_{split}" if needs else f"{kind}10k"
+        sep = "_" if kind[-1].isdigit() else ""  # fd_dinov2_10k_train
+        name = f"{kind}{sep}10k_{split}" if needs else f"{kind}{sep}10k"
         assert image_mod.parse_name(name).kind == kind

@@ -51,7 +51,9 @@ def eval_cost_note(cheap, full, shape: tuple, n_cheap: int, replicas: int = 1) -
     cheaper = []
     if cheap is not None and n_cheap and t_cheap > LONG_S:
         m = cheap.metrics[0]
-        cheaper += [f"fewer samples (e.g. eval.metrics=[{m.kind}1k{'_' + m.split if m.split else ''}])",
+        from gan_bench.metrics.image import spell
+
+        cheaper += [f"fewer samples (e.g. eval.metrics=[{spell(m.kind, '1k', m.split)}])",
                     "eval.metrics=[] (final metrics only)", "a larger train.eval_every"]
     if t_full > LONG_S:
         cheaper.append("smaller counts in eval.final_metrics (e.g. 10k instead of 50k)")

@@ -1,6 +1,6 @@
 """Feature extractors for the image metrics.
 
-Two networks, each named by what it computes so the name can go into fingerprints:
+Three networks, each named by what it computes so the name can go into fingerprints:
 
 - `tf_inception`: torch-fidelity's FeatureExtractorInceptionV3, a port of the TF-Inception
   2015-12-05 graph of the standard FID/KID/IS protocol (pool3 = 2048-d,
@@ -8,6 +8,8 @@ Two networks, each named by what it computes so the name can go into fingerprint
 - `tv_inception_logits_nonstandard`: torchvision inception_v3 with its IMAGENET1K_V1 weights and
   1000-d logits as features, the preprocessing of the (alpha_D, alpha_G)-GAN papers. Its numbers
   are NOT comparable with standard FID; the name says so wherever it appears.
+- `dinov2_vitl14`: DINOv2 ViT-L/14 (timm's architecture, the official weights), CLS token (1024-d),
+  images resized to 224 px bicubic with antialias as NVlabs EDM2 does (gan_bench.metrics.dinov2).
 
 Weights files (gan_bench.metrics.weights) come from torch hub's cache, a path the user gives, or
 a hash-checked download into that cache on first use (eval.download, on by default in runs).
@@ -23,6 +25,7 @@ import torch
 from gan_bench.data.images import to_uint8  # noqa: F401  (the one quantization of fakes, re-exported)
 from gan_bench.errors import UserError
 from gan_bench.metrics.weights import (  # noqa: F401
+    DINOV2_VITL14,
     TF_INCEPTION,
     TV_INCEPTION,
     WeightsFile,
@@ -37,6 +40,8 @@ def check_weights(spec: WeightsFile, path: Path) -> str:
     truncated or different file under that name would silently change every number); a file
     under another name is the user's explicit choice: accepted, flagged, and fingerprinted."""
     sha = file_sha256(path)
+    if spec.sha256_prefix is None:  # no published hash: the strict load is the check
+        return sha
     if sha.startswith(spec.sha256_prefix):
         return sha
     if path.name == spec.filename:
@@ -183,8 +188,41 @@ class TVInceptionLogits(Extractor):
         return (self.net(self.preprocess(x)),)
 
 
-EXTRACTORS = {"tf_inception": TFInception, "tv_inception_logits_nonstandard": TVInceptionLogits}
-WEIGHTS = {"tf_inception": TF_INCEPTION, "tv_inception_logits_nonstandard": TV_INCEPTION}
+class DINOv2(Extractor):
+    """DINOv2 ViT-L/14, CLS token after the final norm (1024-d): FD-DINOv2 as NVlabs EDM2 computes
+    it (calculate_metrics.py, DINOv2Detector, resize_mode='torch'). uint8 -> float32, bicubic
+    antialiased resize to 224 x 224, / 255, ImageNet mean/std; timm's architecture with the
+    official checkpoint, position embedding interpolated as the official model does
+    (gan_bench.metrics.dinov2). `arch` exists for tests (a tiny ViT of the same kind)."""
+
+    LAYERS = ("cls",)
+
+    def __init__(self, weights_path=None, device="cpu", batch_size: int = 64, arch: dict | None = None):
+        from gan_bench.metrics import dinov2
+
+        path = resolve_weights(DINOV2_VITL14, weights_path)
+        sha = check_weights(DINOV2_VITL14, path)
+        arch = dict(dinov2.ARCH if arch is None else arch)
+        try:
+            net = dinov2.build(torch.load(path, map_location="cpu", weights_only=True), dinov2.SIZE, arch)
+        except Exception as e:  # refused unpickling, wrong keys or shapes: not these weights
+            raise UserError(f"cannot load {path} as DINOv2 ViT-L/14 weights ({type(e).__name__}: "
+                            f"{str(e).splitlines()[0][:160]}): download {DINOV2_VITL14.url}") from e
+        protocol = {"net": f"timm {dinov2.TIMM_NAME} (DINOv2 ViT-L/14) CLS after norm", "weights": path.name,
+                    "weights_sha256": sha, "arch": arch, "resize": f"torch-bicubic-antialias-{dinov2.SIZE}",
+                    "pos_embed": f"dinov2-bicubic-offset{dinov2.POS_OFFSET}-noaa", "normalize": "imagenet",
+                    "input": "uint8 RGB"}
+        super().__init__("dinov2_vitl14", net, self.LAYERS, protocol, device, batch_size)
+        self.preprocess = dinov2.preprocess
+
+    def _forward(self, x):
+        return (self.net(self.preprocess(x)),)
+
+
+EXTRACTORS = {"tf_inception": TFInception, "tv_inception_logits_nonstandard": TVInceptionLogits,
+              "dinov2_vitl14": DINOv2}
+WEIGHTS = {"tf_inception": TF_INCEPTION, "tv_inception_logits_nonstandard": TV_INCEPTION,
+           "dinov2_vitl14": DINOV2_VITL14}
 _LOADED: dict = {}
 
 

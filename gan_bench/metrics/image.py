@@ -2,9 +2,12 @@
 
 A metric name carries its protocol, as in StyleGAN2-ADA's metric_main.py:
 
-    <kind><count>[_<split>]      count = digits with optional k (x1000): 50k, 10k, 500
+    <kind>[_]<count>[_<split>|_full]   count = digits with optional k (x1000): 50k, 10k, 500
     fid50k_train   kid50k_train   prdc10k_train   is50k   smnist_modes25k
-    fid_logits_nonstandard10k_heldout20
+    fid_logits_nonstandard10k_heldout20   fd_dinov2_50k_train   prdc_dinov2_10k_train
+
+The `_` between kind and count is there exactly when the kind ends in a digit (fd_dinov2_50k, not
+fd_dinov250k), so every metric has one spelling: fid_50k_train and fd_dinov250k_train are errors.
 
 `count` fakes are compared with min(count, len(split)) real images of `split` (a fixed-seed subset
 when the split is larger). Results are floats keyed by name plus the suffixes the kind's compute
@@ -55,7 +58,7 @@ class Network:
         return self.run(x)
 
 
-def _inception(name: str, weights_key: str):
+def _extractor(name: str, weights_key: str):
     def load(opts: dict) -> Network:
         ex = get_extractor(name, opts[weights_key], opts["device"], opts["batch_size"], download=opts["download"])
         return Network(ex, ex.layers, lambda layer: {"extractor": dict(ex.protocol, layer=layer)})
@@ -88,8 +91,9 @@ def _mnist_digits(opts: dict) -> Network:
 
 # name -> loader(options of ImageMetrics) -> Network; loaded once, when a metric names it.
 NETWORKS = {
-    "tf_inception": _inception("tf_inception", "weights_path"),
-    "tv_inception_logits_nonstandard": _inception("tv_inception_logits_nonstandard", "tv_weights_path"),
+    "tf_inception": _extractor("tf_inception", "weights_path"),
+    "tv_inception_logits_nonstandard": _extractor("tv_inception_logits_nonstandard", "tv_weights_path"),
+    "dinov2_vitl14": _extractor("dinov2_vitl14", "dinov2_weights_path"),
     "mnist_classifier": _mnist_classifier,
     "mnist_digits": _mnist_digits,
 }
@@ -177,6 +181,10 @@ KINDS = {
     # features (128-d), and the digit classes a generator covers.
     "fd_mnist": MetricKind(fid, "mnist_digits", "penultimate", STATS, {"method": fid_mod.METHOD},
                            "mnistcnn-penultimate", input=(1, 28, 28)),
+    # Frechet distance and PRDC in DINOv2 ViT-L/14 space (Stein et al. 2023; EDM2's fd_dinov2).
+    "fd_dinov2": MetricKind(fid, "dinov2_vitl14", "cls", STATS, {"method": fid_mod.METHOD}, "dinov2-vitl14-cls"),
+    "prdc_dinov2": MetricKind(prdc_metrics, "dinov2_vitl14", "cls", RAW, {"k": 5, "method": prdc_mod.METHOD},
+                              "dinov2-vitl14-cls", min_count=6),
     "mnist_classes": MetricKind(mnist_classes, "mnist_digits", "labels", (),
                                 {"classes": 10, "min_share": 0.1, "kl": "hist||uniform, ln"}, "mnistcnn",
                                 input=(1, 28, 28)),
@@ -190,9 +198,15 @@ FULL = "full"
 
 def _name_re() -> re.Pattern:
     # Built from the table at each parse, so an entry added to KINDS is a name at once. Longest
-    # kind first, so fid_logits_nonstandard is not read as fid + garbage.
-    kinds = "|".join(re.escape(k) for k in sorted(KINDS, key=len, reverse=True))
+    # kind first, so fid_logits_nonstandard is not read as fid + garbage. A kind ending in a digit
+    # is followed by `_` (fd_dinov2_50k): its own digits would otherwise run into the count.
+    kinds = "|".join(re.escape(k) + ("_" if k[-1].isdigit() else "") for k in sorted(KINDS, key=len, reverse=True))
     return re.compile(rf"^(?P<kind>{kinds})(?P<count>\d+)(?P<k>k?)(?:_(?P<split>[a-z][a-z0-9]*))?$")
+
+
+def spell(kind: str, count: str, split: str | None = None) -> str:
+    """The name of `kind` at `count` ("10k", "500"), e.g. fid10k_train, fd_dinov2_10k_train."""
+    return f"{kind}{'_' if kind[-1].isdigit() else ''}{count}{'_' + split if split else ''}"
 
 
 def default_cache_dir(data_root) -> Path:
@@ -212,19 +226,20 @@ class MetricName:
 def parse_name(name: str) -> MetricName:
     m = _name_re().match(name)
     if m:
-        kind, split = m["kind"], m["split"]
+        kind, split = m["kind"].removesuffix("_"), m["split"]  # no kind itself ends in "_"
         count = int(m["count"]) * (1000 if m["k"] else 1)
         full = split == FULL
         split = "train" if full else split
         if KINDS[kind].needs_split == (split is not None):
             if count < KINDS[kind].min_count:
                 raise UserError(f"metric {name} needs at least {KINDS[kind].min_count} samples, got {count}: "
-                                f"use e.g. {kind}10k{'_' + split if split else ''}")
+                                f"use e.g. {spell(kind, '10k', split)}")
             # The reference set is decided here and only here: `<split>` takes min(count, len)
             # images of the split (a fixed subset), `_full` every image of the training split.
             return MetricName(name, kind, count, split, real_count=count if split and not full else None)
-    raise UserError(f"unknown image metric '{name}': use <kind><count>[_<split>|_full] with kind one of "
-                    f"{', '.join(KINDS)}, e.g. fid50k_train, fid50k_full, kid50k_train, prdc10k_train, is50k, "
+    raise UserError(f"unknown image metric '{name}': use <kind><count>[_<split>|_full] (<kind>_<count> when the "
+                    f"kind ends in a digit) with kind one of {', '.join(KINDS)}, e.g. fid50k_train, fid50k_full, "
+                    f"kid50k_train, prdc10k_train, is50k, fd_dinov2_50k_train, prdc_dinov2_10k_train, "
                     f"smnist_modes25k, fd_mnist10k_test, mnist_classes10k")
 
 
@@ -289,7 +304,8 @@ class ImageMetrics:
     dataset_id: identifies the real images' content: dataset name, preset and manifest checksum
                 (e.g. "cifar10:train:md5=c58f30108f718f92721af3b95e74349a"). Hashed, never read.
     crop:       the dataset's crop/resize preset, hashed into the fingerprint.
-    weights_path / tv_weights_path: TF-Inception / torchvision Inception files (default: hub cache).
+    weights_path / tv_weights_path / dinov2_weights_path: TF-Inception / torchvision Inception /
+                DINOv2 ViT-L/14 files (default: hub cache).
     download:   fetch a missing hub-cache weights file (hash-checked; gan_bench.metrics.weights).
     mnist_classifier_path: default <cache_dir>/../mnist_classifier.pt, i.e.
                 <paths.data>/cache/mnist_classifier.pt with the default cache_dir.
@@ -302,7 +318,7 @@ class ImageMetrics:
     def __init__(self, names: list[str], real: Reals | Mapping[str, Reals] | None, dataset_id: str, cache_dir,
                  weights_path=None, device="cpu", batch_size: int = 64, *, crop: str = "none",
                  tv_weights_path=None, mnist_classifier_path=None, download: bool = False,
-                 sample_shape: tuple | None = None):
+                 sample_shape: tuple | None = None, dinov2_weights_path=None):
         self.metrics = [parse_name(n) for n in names]
         for m in self.metrics:  # a metric on the wrong data: one line now, not a shape error at the first evaluation
             want = KINDS[m.kind].input
@@ -322,7 +338,8 @@ class ImageMetrics:
             if m.split is not None and m.split not in self.real:
                 raise UserError(f"metric {m.name} needs the '{m.split}' split of {dataset_id}, which was not "
                                 f"given (have: {', '.join(self.real) or 'none'}): pass it, or drop the metric")
-        opts = {"weights_path": weights_path, "tv_weights_path": tv_weights_path, "device": device,
+        opts = {"weights_path": weights_path, "tv_weights_path": tv_weights_path,
+                "dinov2_weights_path": dinov2_weights_path, "device": device,
                 "batch_size": batch_size, "cache_dir": cache_dir, "mnist_classifier_path": mnist_classifier_path,
                 "download": download}
         self.networks: dict[str, Network] = {}

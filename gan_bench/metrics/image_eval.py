@@ -25,7 +25,8 @@ class ImageEvaluator:
             list(names), self._reals(data), dataset_id, default_cache_dir(cfg.paths.data),
             weights_path=ev.inception_weights, device=device, crop=str(data.info.get("crop") or "none"),
             tv_weights_path=ev.torchvision_inception_weights, download=ev.get("download", True),
-            sample_shape=data.sample_shape) if names else None
+            sample_shape=data.sample_shape,
+            dinov2_weights_path=ev.get("dinov2_weights")) if names else None  # .get: older runs
         self.cheap, self.full = make(ev.metrics), make(ev.final_metrics)
         note_eval_cost(cfg, data, self.cheap, self.full)  # one line at start when evaluations are long
         n = max([m.num_fakes for m in (self.cheap, self.full) if m is not None] + [self.grid])

@@ -9,7 +9,10 @@ Checksums: the 8 hex digits that end each name are, by torch hub's convention, t
 the file's SHA-256; that prefix is all the maintained libraries publish (torch-fidelity 0.4 and
 pytorch-fid load the file unchecked, torchvision checks the prefix with check_hash=True). gan-bench
 checks the prefix on every download and every load, and records the full SHA-256 of the file it
-used in every fingerprint.
+used in every fingerprint. DINOv2's file (`dinov2_vitl14_pretrain.pth`) has no hash in its name and
+none is published anywhere we could find (facebookresearch/dinov2 loads it with torch hub,
+unchecked; so do EDM2, dgm-eval and torch-fidelity): its spec has no prefix, and a downloaded file
+must instead pass `validate` (a strict load into the architecture) before it takes the real name.
 
 A download goes to a temporary file in the destination directory and is os.replace'd into place
 only once its hash matches, so a killed run, a truncated transfer or a wrong file never leaves
@@ -26,6 +29,7 @@ import urllib.parse
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
 import torch
 
@@ -39,8 +43,16 @@ class WeightsFile:
     label: str
     filename: str
     urls: tuple          # tried in order; each one's bytes are checked against sha256_prefix
-    sha256_prefix: str
+    sha256_prefix: str | None  # None: no published hash (then `validate` is the check)
     config_key: str      # where a user points gan-bench at the file instead of the hub cache
+    # Called on a downloaded file before it takes the real name; raises ValueError if the bytes
+    # are not these weights. For files without a published hash.
+    validate: Callable[[Path], None] | None = None
+
+    @property
+    def hash_note(self) -> str:
+        return (f"SHA-256 begins {self.sha256_prefix}" if self.sha256_prefix
+                else "no published SHA-256: checked by loading it into the network")
 
     @property
     def url(self) -> str:
@@ -60,6 +72,26 @@ TV_INCEPTION = WeightsFile(
     "torchvision Inception-v3", "inception_v3_google-0cc3c7bd.pth",
     ("https://download.pytorch.org/models/inception_v3_google-0cc3c7bd.pth",),
     "0cc3c7bd", "eval.torchvision_inception_weights")
+
+
+
+def _dinov2_state_dict(path: Path) -> None:
+    """A downloaded DINOv2 file must be a plain state dict of the ViT-L/14 architecture."""
+    from gan_bench.metrics.dinov2 import check_state_dict
+
+    try:
+        check_state_dict(torch.load(path, map_location="cpu", weights_only=True))
+    except Exception as e:  # unpickling refused, not a zip, keys or shapes differ
+        raise ValueError(f"not DINOv2 ViT-L/14 weights ({type(e).__name__}: {str(e).splitlines()[0][:120]})") from e
+
+
+# facebookresearch/dinov2 hubconf (dinov2/hub/backbones.py: _DINOV2_BASE_URL + "/dinov2_vitl14/
+# dinov2_vitl14_pretrain.pth"), what EDM2, dgm-eval and torch-fidelity 0.4 load through torch.hub,
+# and timm's pretrained_cfg `url` for vit_large_patch14_dinov2.lvd142m. No published hash.
+DINOV2_VITL14 = WeightsFile(
+    "DINOv2 ViT-L/14", "dinov2_vitl14_pretrain.pth",
+    ("https://dl.fbaipublicfiles.com/dinov2/dinov2_vitl14/dinov2_vitl14_pretrain.pth",),
+    None, "eval.dinov2_weights", validate=_dinov2_state_dict)
 
 TIMEOUT_S = 30  # per connection attempt and per read: an offline node fails fast, a slow link does not
 
@@ -87,7 +119,7 @@ def resolve_weights(spec: WeightsFile, path=None, download: bool = False) -> Pat
     if p.is_file():
         return p
     if not download:
-        raise UserError(f"missing {spec.label} weights {p} (SHA-256 begins {spec.sha256_prefix}): download "
+        raise UserError(f"missing {spec.label} weights {p} ({spec.hash_note}): download "
                         f"{spec.url} into {p.parent}/ (or let gan-bench do it: eval.download=true), "
                         f"or set {spec.config_key}=PATH, {_without_it()}")
     return fetch(spec, p)
@@ -100,19 +132,21 @@ def fetch(spec: WeightsFile, dest: Path, timeout: float = TIMEOUT_S) -> Path:
     for url in spec.urls:
         log.warning("downloading %s weights %s from %s into %s/", spec.label, spec.filename, url, dest.parent)
         try:
-            sha = _download(url, dest, spec.sha256_prefix, timeout)
+            sha = _download(url, dest, spec.sha256_prefix, timeout, spec.validate)
             log.warning("downloaded %s (SHA-256 %s)", dest, sha)
             return dest
         except (OSError, ValueError, http.client.HTTPException) as e:  # offline, refused, timeout, HTTP, hash
             errors.append(f"{urllib.parse.urlsplit(url).netloc}: {getattr(e, 'reason', None) or e}")
     raise UserError(f"could not download {spec.label} weights {spec.filename} ({'; '.join(errors)}): put the "
-                    f"file from {spec.url} into {dest.parent}/ (SHA-256 begins {spec.sha256_prefix}), or set "
+                    f"file from {spec.url} into {dest.parent}/ ({spec.hash_note}), or set "
                     f"{spec.config_key}=PATH, {_without_it()}")
 
 
-def _download(url: str, dest: Path, sha256_prefix: str, timeout: float) -> str:
+def _download(url: str, dest: Path, sha256_prefix: str | None, timeout: float,
+              validate: Callable[[Path], None] | None = None) -> str:
     """Stream url into a temporary file beside dest, hashing as it goes; os.replace it onto dest
-    only if the SHA-256 begins with sha256_prefix. Nothing is left behind on any failure."""
+    only if the SHA-256 begins with sha256_prefix (when there is one) and `validate` accepts it.
+    Nothing is left behind on any failure."""
     fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=dest.name + ".", suffix=".part")
     try:
         h = hashlib.sha256()
@@ -122,8 +156,10 @@ def _download(url: str, dest: Path, sha256_prefix: str, timeout: float) -> str:
                 h.update(block)
                 f.write(block)
         sha = h.hexdigest()
-        if not sha.startswith(sha256_prefix):
+        if sha256_prefix is not None and not sha.startswith(sha256_prefix):
             raise ValueError(f"SHA-256 {sha[:16]}... does not begin with {sha256_prefix}")
+        if validate is not None:
+            validate(Path(tmp))
         os.replace(tmp, dest)
         return sha
     except BaseException:
