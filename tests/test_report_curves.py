@@ -258,6 +258,15 @@ def test_curves_cli_writes_one_png_per_metric(sweep, tmp_path, capsys):
         path = out_dir / f"curves_{metric}.png"
         assert f"curves: {path}" in err  # notes go to stderr with csv
         assert png_size(path) == (960, 600) and path.stat().st_size > 20_000
+    # The numbers behind each picture, one row per group and step, equal the computed curve.
+    import csv
+    rows = list(csv.DictReader((out_dir / "curves_w1.csv").open()))
+    groups = group_runs(load_runs([str(sweep)], []))
+    a = curves.group_curve(groups[0], history.load(groups, {"w1"}, []), "w1")
+    first = [r for r in rows if r["group"] == rows[0]["group"]]
+    assert [int(r["step"]) for r in first] == list(a.steps)
+    assert [float(r["mean"]) for r in first] == pytest.approx(list(a.mean), rel=1e-5)
+    assert [int(r["n"]) for r in first] == list(a.n)
     assert "curves w1: 1 non-finite value(s) left out of the means" in err
     assert "curves kl: no finite values for loss=b; not drawn" in err
     groups = group_runs(load_runs([str(sweep)], []))

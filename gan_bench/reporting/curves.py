@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
+from gan_bench import atomic
 from gan_bench.errors import UserError
 from gan_bench.reporting.groups import Group
 from gan_bench.reporting.history import RunHistory, seed_series
@@ -146,4 +147,22 @@ def write(groups: list[Group], histories: dict[Path, RunHistory], metric: str, o
         return None
     fixed = fixed_keys(groups)
     path = out_dir / f"curves_{re.sub(r'[^A-Za-z0-9._=,-]+', '_', metric)}.png"
+    write_csv(labelled, path.with_suffix(".csv"))
     return plot(labelled, metric, f"every group: {fixed}" if fixed else "", path)
+
+
+def write_csv(labelled: list[tuple[str, Curve]], path: Path) -> Path:
+    """The numbers behind the picture, one row per group and step (docs quote them from here):
+    group, step, seeds with a value, mean, 95% interval (empty where one seed has a value)."""
+    import csv
+    import io
+
+    cell = lambda x: "" if np.isnan(x) else f"{x:.6g}"
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    w.writerow(["group", "step", "n", "mean", "lo", "hi"])
+    for label, c in labelled:
+        w.writerows([label, int(s), int(k), cell(m), cell(lo), cell(hi)]
+                    for s, k, m, lo, hi in zip(c.steps, c.n, c.mean, c.lo, c.hi))
+    atomic.write_text(path, buf.getvalue())
+    return path
