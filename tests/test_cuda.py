@@ -41,6 +41,30 @@ def test_penalty_with_compiled_d(tmp_path):
         assert result["status"] == "completed"
 
 
+def test_r1r2_and_schedules_train_on_the_device(tmp_path):
+    # Issue 22: R3GAN's penalty (double backward) with cosine lr / beta2 / weight schedules moving
+    # fused Adam's hyperparameters in place on the device.
+    result = train(ring_cfg(tmp_path / "r3", "loss=rsgan", "penalty=r1r2", "train.steps=20", "train.log_every=10",
+                            "+penalty.schedule={kind:cosine,end:0.0025,steps:20}",
+                            "+optim.schedule={kind:cosine,lr_end:5e-5,beta2_end:0.99,steps:20}"))
+    assert result["status"] == "completed"
+
+
+def test_dinov2_features_on_the_device_match_the_cpu(monkeypatch):
+    # FD-DINOv2's network and its bicubic antialias resize on the device: the same features as on
+    # the CPU up to rounding (a tiny ViT of the same kind; the real weights are not needed).
+    from test_fd_dinov2 import TINY, official_layout
+
+    from gan_bench.metrics import dinov2
+
+    monkeypatch.setattr(dinov2, "ARCH", TINY)
+    net = dinov2.build(official_layout(32, 2, 128, scale=0.2))
+    x = torch.randint(0, 256, (4, 3, 32, 32), generator=torch.Generator().manual_seed(0), dtype=torch.uint8)
+    cpu = net(dinov2.preprocess(x))
+    dev = net.to(DEVICE)(dinov2.preprocess(x.to(DEVICE))).cpu()
+    torch.testing.assert_close(dev, cpu, rtol=1e-3, atol=1e-3)
+
+
 def test_ensemble_replicas_match_single_runs(tmp_path):
     # Not bit-identical on a GPU (bmm and mm differ in rounding), but the same trajectory over a few steps.
     common = ["train.steps=10", "train.log_every=5", "train.compile=false"]
