@@ -30,7 +30,8 @@ TOY = {"success": "maximize", "failure": "minimize", "hq": "maximize", "modes": 
 # better; a mode_mass_<i> has no better direction (its target is the mode's weight).
 DENSITY1D = {k: "minimize" for k in DENSITY1D_KEYS}
 BY_NAME = {**DENSITY1D, **TOY}  # js is both sets': minimize either way
-KINDS = {"fid": "minimize", "kid": "minimize", "is": "maximize", "prdc": "maximize", "smnist_modes": "maximize"}
+KINDS = {"fid": "minimize", "kid": "minimize", "is": "maximize", "prdc": "maximize", "smnist_modes": "maximize",
+         "fd_mnist": "minimize", "mnist_classes": "maximize", "fd_dinov2": "minimize", "prdc_dinov2": "maximize"}
 
 
 NO_METRIC = ("hydra/sweeper=optuna optimizes a metric of the run: name it with search.metric=NAME, "
@@ -44,7 +45,9 @@ def direction(metric) -> str:
     m = str(metric)
     if m in BY_NAME:
         return BY_NAME[m]
-    kind = max((k for k in KINDS if m.startswith(k) and m[len(k):][:1].isdigit()), key=len, default=None)
+    # The count follows the kind, after a `_` where the kind ends in a digit (fd_dinov2_50k_train).
+    kind = max((k for k in KINDS if m.startswith(k) and m[len(k):].removeprefix("_" if k[-1].isdigit() else "")[:1]
+                .isdigit()), key=len, default=None)
     if m.startswith("fid_logits_nonstandard"):
         kind = "fid"
     if kind is None or m.endswith("_std"):  # an IS's spread over splits has no better direction

@@ -94,7 +94,9 @@ def test_failed_and_diverged_trials_do_not_end_the_study(tmp_path):
     ("success", "maximize"), ("failure", "minimize"), ("hq", "maximize"), ("modes", "maximize"), ("kl", "minimize"),
     ("tv", "minimize"), ("fid10k_train", "minimize"), ("fid_logits_nonstandard10k_heldout20", "minimize"),
     ("kid50k_train", "minimize"), ("is50k", "maximize"), ("prdc10k_train_coverage", "maximize"),
-    ("smnist_modes25k", "maximize"), ("smnist_modes25k_kl", "minimize"),
+    ("smnist_modes25k", "maximize"), ("smnist_modes25k_kl", "minimize"), ("fd_mnist10k_test", "minimize"),
+    ("mnist_classes10k", "maximize"), ("mnist_classes10k_kl", "minimize"), ("fd_dinov2_50k_train", "minimize"),
+    ("prdc_dinov2_10k_train_recall", "maximize"), ("w1", "minimize"), ("d_ns", "minimize"),
 ])
 def test_direction_follows_the_metric(metric, expected):
     assert direction(metric) == expected
