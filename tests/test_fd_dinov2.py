@@ -7,14 +7,13 @@ The full architecture runs on one image; everything else uses a tiny ViT of the 
 
 import dataclasses
 import hashlib
-import http.server
 import json
 import math
 import socket
-import threading
 
 import numpy as np
 import pytest
+import test_weights_download
 import torch
 import torch.nn.functional as F
 from PIL import Image
@@ -27,6 +26,8 @@ from gan_bench.metrics.prdc import prdc
 from gan_bench.metrics.weights import DINOV2_VITL14, resolve_weights
 
 pytestmark = pytest.mark.usefixtures("one_thread")
+# An empty torch hub cache, and an HTTP server on 127.0.0.1 serving <tmp>/www (its base URL).
+hub, server = test_weights_download.hub, test_weights_download.server
 
 TINY = {"patch_size": 14, "embed_dim": 32, "depth": 2, "num_heads": 2, "init_values": 1e-5}
 
@@ -225,31 +226,6 @@ def test_not_dinov2_weights_is_one_line_user_error(tiny, tmp_path):
 
 # -- the weights file ------------------------------------------------------------------------------
 
-@pytest.fixture
-def hub(tmp_path, monkeypatch):
-    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
-    return tmp_path / "torch" / "hub" / "checkpoints"
-
-
-@pytest.fixture
-def server(tmp_path):
-    www = tmp_path / "www"
-    www.mkdir()
-
-    class Quiet(http.server.SimpleHTTPRequestHandler):
-        def __init__(self, *a, **k):
-            super().__init__(*a, directory=str(www), **k)
-
-        def log_message(self, *a):
-            pass
-
-    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Quiet)
-    threading.Thread(target=httpd.serve_forever, daemon=True).start()
-    yield www, f"http://127.0.0.1:{httpd.server_address[1]}"
-    httpd.shutdown()
-    httpd.server_close()
-
-
 def closed_port_url() -> str:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -267,8 +243,8 @@ def test_source_is_the_official_checkpoint_timm_and_torch_hub_name():
     assert features.WEIGHTS["dinov2_vitl14"] is DINOV2_VITL14
 
 
-def test_download_into_the_hub_cache_then_used(tiny, server, hub, monkeypatch):
-    www, base = server
+def test_download_into_the_hub_cache_then_used(tiny, server, hub, monkeypatch, tmp_path):
+    www, base = tmp_path / "www", server
     save(tiny, www / "dinov2.pth")
     spec = dataclasses.replace(DINOV2_VITL14, urls=(f"{base}/dinov2.pth",))
     monkeypatch.setitem(features.WEIGHTS, "dinov2_vitl14", spec)
@@ -281,8 +257,8 @@ def test_download_into_the_hub_cache_then_used(tiny, server, hub, monkeypatch):
 
 
 @pytest.mark.parametrize("wrong", ["bytes", "other_network", "hash"])
-def test_wrong_file_is_refused_and_leaves_nothing(tiny, server, hub, wrong):
-    www, base = server
+def test_wrong_file_is_refused_and_leaves_nothing(tiny, server, hub, wrong, tmp_path):
+    www, base = tmp_path / "www", server
     if wrong == "bytes":
         (www / "w.pth").write_bytes(b"<html>not found</html>")
     else:

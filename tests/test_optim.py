@@ -85,6 +85,11 @@ def test_fused_false_leaves_the_kernel_to_torch(tmp_path):
     (["optim._target_=torch.optim.Nope"], ["optim._target_ 'torch.optim.Nope' is not an optimizer class"]),
 ])
 def test_bad_values_are_one_line_before_training(tmp_path, capsys, args, words):
+    assert_one_line_before_training(tmp_path, capsys, args, words)
+
+
+def assert_one_line_before_training(tmp_path, capsys, args, words):
+    """`gan-bench train ARGS` exits 2 with one stderr line holding every word, and writes nothing."""
     from gan_bench.cli import main
 
     out = tmp_path / "run"

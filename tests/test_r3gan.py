@@ -8,9 +8,9 @@ import signal
 import pytest
 import torch
 from hydra.utils import instantiate
-from test_optim import SHORT, _killed_at, _same_state
+from test_optim import SHORT, _killed_at, _same_state, assert_one_line_before_training
 
-from conftest import FAST, make_cfg
+from conftest import make_cfg
 from gan_bench.checkpoint import config_hash
 from gan_bench.config import check_config, hashed_config
 from gan_bench.errors import UserError
@@ -144,17 +144,7 @@ def test_optim_schedule_sets_both_players_rates_and_beta2(tmp_path):
     (["optim.betas=[0.0,1.0]"], ["optim.betas must be two numbers in [0, 1)"]),
 ])
 def test_bad_schedules_are_one_line_before_training(tmp_path, capsys, args, words):
-    from gan_bench.cli import main
-
-    out = tmp_path / "run"
-    try:
-        code = main(["train", *FAST, f"hydra.run.dir={out}", *args])
-    except SystemExit as e:
-        code = e.code
-    err = [s for s in capsys.readouterr().err.splitlines() if s.strip()]
-    assert code == 2 and len(err) == 1, err
-    assert all(w in err[0] for w in words), err[0]
-    assert not (out / "checkpoints").exists() and not (out / "result.json").exists()
+    assert_one_line_before_training(tmp_path, capsys, args, words)
 
 
 def test_null_schedules_keep_the_hash(tmp_path):
