@@ -14,6 +14,7 @@ import warnings
 
 import pytest
 import torch
+from test_loss_lkgan import mean, sig, t64  # probability-space helpers shared with the LkGAN tests
 
 from gan_bench.errors import UserError
 from gan_bench.losses import ConvergenceRegionWarning, make_loss
@@ -23,17 +24,6 @@ INF = float("inf")
 REAL, FAKE = [0.3, -1.2, 2.0, 4.5], [-0.5, 1.1, 0.4, -3.0, 2.2]
 
 
-def sig(t):
-    return 1 / (1 + math.exp(-t))
-
-
-def mean(xs):
-    xs = list(xs)
-    return sum(xs) / len(xs)
-
-
-def t64(xs, grad=False):
-    return torch.tensor(xs, dtype=torch.float64, requires_grad=grad)
 
 
 def build(**params):
