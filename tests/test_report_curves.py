@@ -13,6 +13,7 @@ import struct
 
 import numpy as np
 import pytest
+import test_report
 import yaml
 from scipy.stats import t as student_t
 
@@ -88,14 +89,9 @@ def run(argv, capsys):
 
 
 def md_rows(text, title):
-    lines = text.splitlines()
-    start = next(i for i, s in enumerate(lines) if s.startswith(f"## {title}"))
-    rows = []
-    for s in lines[start + 2:]:
-        if not s.startswith("|"):
-            break
-        rows.append([c.strip() for c in s.strip("|").split(" | ")])
-    return [dict(zip(rows[0], r)) for r in rows[2:]]
+    """The table under `## title...` as one dict per row, keyed by the header."""
+    header, *rows = test_report.md_rows(text, title)
+    return [dict(zip(header, r)) for r in rows]
 
 
 def t_interval(xs):
