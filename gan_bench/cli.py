@@ -1,4 +1,4 @@
-"""`gan-bench train|report|eval|prepare|bench`. `train` is a Hydra app (overrides, -m, --help,
+"""`gan-bench train|report|eval|prepare|bench|export|sample|atlas`. `train` is a Hydra app (overrides, -m, --help,
 --cfg job work as in any Hydra app); the others are plain argparse commands."""
 
 import sys
@@ -16,6 +16,7 @@ commands:
   bench    speed against a plain PyTorch loop                (gan-bench bench ring)
   export   one run's (or replica's) G and D as plain state dicts (gan-bench export RUN_DIR --out F.pt)
   sample   draw images or ring points from a run            (gan-bench sample RUN_DIR --out grid.png)
+  atlas    rank every objective on a set of tasks            (gan-bench atlas list|run|report)
 """
 
 
@@ -60,6 +61,7 @@ COMMANDS = {
     "eval": _lazy("gan_bench.evaluate"),
     "prepare": _prepare,
     "bench": _lazy("gan_bench.bench"),
+    "atlas": _lazy("gan_bench.atlas.cli"),
     **{name: _lazy("gan_bench.export", f"{name}_main") for name in ("export", "sample")},
 }
 
