@@ -1,8 +1,10 @@
 """--curves METRIC[,METRIC]: each metric against step, one line per group, as a PNG per metric.
 
 A group's line is the mean over its seeds at every step some seed evaluated, with a shaded 95%
-t-interval across seeds (mean ± t(0.975, n-1) s/sqrt(n), the report's interval for means; a step
-where one seed has a value gets the mean only). Every seed's values count, whatever its status:
+percentile-bootstrap interval across seeds (reporting/stats.bootstrap_mean; a step where one seed has
+a value gets the mean only). Not the t-interval: curves are distances, rates and counts, and a
+t-band of a few seeds reaches below 0 (W1 down to -5 with two seeds); a bootstrap band stays within
+the values measured. Every seed's values count, whatever its status:
 a value at a step is a measurement whether or not the run later ended; a diverged seed's values
 stop where it diverged (history.py), so the seeds behind a point can shrink along the line, and
 the legend says how many diverged. Non-finite values are left out with a note.
@@ -18,7 +20,7 @@ from gan_bench import atomic
 from gan_bench.errors import UserError
 from gan_bench.reporting.groups import Group
 from gan_bench.reporting.history import RunHistory, seed_series
-from gan_bench.reporting.stats import t_quantile_975
+from gan_bench.reporting.stats import bootstrap_mean
 from gan_bench.reporting.tables import fixed_keys, shown_keys
 
 # Groups differ by line style and marker as well as colour, so a grey print still tells them apart.
@@ -38,7 +40,7 @@ def parse_names(text: str) -> list[str]:
 class Curve:
     steps: np.ndarray  # every step some seed has a finite value at
     mean: np.ndarray
-    lo: np.ndarray  # 95% t-interval; nan where fewer than two seeds have a value
+    lo: np.ndarray  # 95% bootstrap interval; nan where fewer than two seeds have a value
     hi: np.ndarray
     n: np.ndarray  # seeds behind each point
     seeds: int  # seeds with any finite value
@@ -66,13 +68,11 @@ def group_curve(g: Group, histories: dict[Path, RunHistory], metric: str) -> Cur
             values[i, column[s]] = v
     n = np.sum(~np.isnan(values), axis=0)
     mean = np.nanmean(values, axis=0)
-    half = np.full(len(steps), np.nan)
-    several = n >= 2
-    if several.any():
-        sd = np.nanstd(values[:, several], axis=0, ddof=1)
-        t = np.array([t_quantile_975(int(k) - 1) for k in n[several]])
-        half[several] = t * sd / np.sqrt(n[several])
-    return Curve(steps, mean, mean - half, mean + half, n, len(per_seed), diverged, dropped)
+    lo, hi = np.full(len(steps), np.nan), np.full(len(steps), np.nan)
+    for j in np.flatnonzero(n >= 2):
+        col = values[:, j]
+        lo[j], hi[j] = bootstrap_mean(col[~np.isnan(col)])
+    return Curve(steps, mean, lo, hi, n, len(per_seed), diverged, dropped)
 
 
 def log_scale(curves: list[Curve]) -> bool:
@@ -120,7 +120,7 @@ def plot(labelled: list[tuple[str, Curve]], metric: str, subtitle: str, path: Pa
     ax.set_xlabel("step")
     ax.set_ylabel(metric + (" (log scale)" if log else ""))
     ax.set_title(f"{metric} against step{' (log y-axis)' if log else ''}: mean over seeds, "
-                 f"shaded 95% t-interval" + (f"\n{subtitle}" if subtitle else ""), fontsize=10)
+                 f"shaded 95% bootstrap interval" + (f"\n{subtitle}" if subtitle else ""), fontsize=10)
     ax.grid(True, which="major", alpha=0.3)
     ax.legend(fontsize=8, loc="best")
     fig.tight_layout()
