@@ -105,15 +105,27 @@ def run_main(args: list[str]) -> int:
 def report_main(args: list[str]) -> int:
     p = _parser("report")
     p.add_argument("--out", required=True, help="the directory for atlas.md, its CSVs and PNGs")
+    p.add_argument("--reading", help="a hand-written reading included at the top of atlas.md (default: "
+                   "reading.md beside the results file, when there is one)")
     a = p.parse_args(args)
     from gan_bench.atlas import report
 
     rows = results.read(a.results)
     if not rows:
         raise UserError(f"no atlas results in {a.results}: run `gan-bench atlas run --tier toy` first")
-    out = report.write(rows, Path(a.out), source=a.results)
+    reading = Path(a.reading) if a.reading else Path(a.results).parent / "reading.md"
+    if a.reading and not reading.exists():
+        raise UserError(f"--reading {a.reading}: no such file")
+    out = report.write(rows, Path(a.out), source=_shown(a.results), reading=reading)
     print(f"atlas report: {out}")
     return 0
+
+
+def _shown(path: str) -> str:
+    """A path as atlas.md prints it: relative to the repository when inside it (the file regenerates
+    the same on every machine)."""
+    p = Path(path).resolve()
+    return str(p.relative_to(ROOT)) if p.is_relative_to(ROOT) else path
 
 
 COMMANDS = {"list": list_main, "run": run_main, "report": report_main}
