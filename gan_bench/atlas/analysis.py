@@ -84,12 +84,14 @@ def task_order(names) -> list[str]:
     return sorted(names, key=lambda n: (known.index(n) if n in known else len(known), n))
 
 
-def analyse_task(rows: list[dict], expected_lrs: list[float] | None = None) -> TaskResults:
+def analyse_task(rows: list[dict]) -> TaskResults:
+    """The task's lr grid is what its rows say (every lr any of them ran, where older rows do not
+    carry the grid): an objective is ranked once it has a row at every lr of it."""
     info = _info(rows[0])
     by_obj: dict[str, list[dict]] = {}
     for r in rows:
         by_obj.setdefault(r["objective"], []).append(r)
-    info.lrs = expected_lrs or sorted({r["lr"] for r in rows})
+    info.lrs = sorted({lr for r in rows for lr in (r.get("lrs") or [r["lr"]])})
     out = TaskResults(info, [], wall=sum(r.get("wall_seconds") or 0 for r in rows), cells=len(rows))
     for obj, rs in by_obj.items():
         have = {r["lr"] for r in rs}
@@ -161,18 +163,8 @@ def analyse(rows: list[dict]):
     by_task: dict[str, list[dict]] = {}
     for r in rows:
         by_task.setdefault(r["task"], []).append(r)
-    try:
-        grid = {n: list(t.lrs) for n, t in tasks_mod.load().tasks.items()}
-    except Exception:
-        grid = {}
-    tasks = [analyse_task(by_task[n], grid.get(n) if _same_lrs(by_task[n], grid.get(n)) else None)
-             for n in task_order(by_task)]
+    tasks = [analyse_task(by_task[n]) for n in task_order(by_task)]
     tiers = []
     for tier in dict.fromkeys(t.info.tier for t in tasks):
         tiers.append(analyse_tier(tier, [t for t in tasks if t.info.tier == tier and t.results]))
     return tasks, tiers
-
-
-def _same_lrs(rows: list[dict], lrs: list[float] | None) -> bool:
-    # gan-bench's grid when the rows use it; a user's own tasks file: the lrs its rows have
-    return lrs is not None and {r["lr"] for r in rows} <= set(lrs)

@@ -17,6 +17,7 @@ from hydra.experimental.callback import Callback
 
 from gan_bench import records
 from gan_bench.atlas import results
+from gan_bench.atlas.tasks import score_value
 from gan_bench.reporting.history import read_history
 from gan_bench.reporting.reach import Condition, first_reach
 
@@ -47,7 +48,7 @@ def build_row(meta: dict, result: dict, run_dir: Path, job_seconds: float, confi
         if r["status"] == "diverged" and r.get("diverged_at") is not None:
             series = [(s, v) for s, v in series if s < r["diverged_at"]]
         seeds.append({"seed": r["seed"], "status": r["status"], "diverged_at": r.get("diverged_at"),
-                      "reach_step": first_reach(series, cond), "score": _value(r["metrics"].get(meta["score"])),
+                      "reach_step": first_reach(series, cond), "score": score_value(r["metrics"], meta["score"]),
                       "metrics": {k: _value(v) for k, v in r["metrics"].items()}})
     return {**{k: v for k, v in meta.items() if k != "reach_spec"}, "seeds": seeds,
             "diverged": sum(s["status"] == "diverged" for s in seeds), "steps": result.get("steps"),

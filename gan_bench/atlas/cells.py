@@ -52,6 +52,7 @@ class Cell:
     def describe(self, commit: str) -> dict:
         t = self.task
         return {"cell": self.name, "spec": self.spec, "task": t.name, "tier": t.tier, "objective": self.entry.name,
+                "lrs": list(t.lrs),
                 "overrides": self.entry.text, "task_overrides": " ".join(t.overrides), "lr": self.lr,
                 "seed": self.seed, "select": t.select, "eval": t.eval, "score": t.score,
                 "direction": t.direction, "metrics": list(t.metrics), "reach": str(t.reach),
@@ -129,7 +130,7 @@ def check(cells: list[Cell], conf_dir: Path) -> None:
     from hydra import compose, initialize_config_dir
     from hydra.utils import instantiate
 
-    from gan_bench.config import check_config
+    from gan_bench.config import check_config, check_overrides
     from gan_bench.sweep.names import register_resolvers
 
     register_resolvers()
@@ -141,6 +142,7 @@ def check(cells: list[Cell], conf_dir: Path) -> None:
         for c in first.values():
             where = f"objective '{c.entry.name}' ({c.entry.text}) on task '{c.task.name}'"
             try:
+                check_overrides(c.overrides)  # an unknown option, with the valid ones named
                 cfg = compose("train", overrides=[f"+{GROUP_DIR}={c.name}", search])
                 check_config(cfg)
                 instantiate(cfg.loss)

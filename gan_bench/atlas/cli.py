@@ -95,11 +95,18 @@ def run_main(args: list[str]) -> int:
     from gan_bench.cli import _train
 
     cb = "+hydra.callbacks.atlas"
-    return _train(["-m", f"+{cells.GROUP_DIR}={','.join(c.name for c in pending)}",
-                   f"hydra.searchpath=[file://{conf_dir}]", f"hydra.sweep.dir={workdir / 'runs'}",
-                   f"{cb}._target_=gan_bench.atlas.callback.AtlasCallback",
-                   f"{cb}.results={Path(a.results).resolve()}", f"{cb}.cells={conf_dir / cells.GROUP_DIR}",
-                   f"{cb}.plan={plan_path}", "train.progress=false", *launch])
+    try:
+        return _train(["-m", f"+{cells.GROUP_DIR}={','.join(c.name for c in pending)}",
+                       f"hydra.searchpath=[file://{conf_dir}]", f"hydra.sweep.dir={workdir / 'runs'}",
+                       f"{cb}._target_=gan_bench.atlas.callback.AtlasCallback",
+                       f"{cb}.results={Path(a.results).resolve()}", f"{cb}.cells={conf_dir / cells.GROUP_DIR}",
+                       f"{cb}.plan={plan_path}", "train.progress=false", *launch])
+    except (SystemExit, KeyboardInterrupt):
+        # Stopped (a signal) or a cell failed: every finished cell has its row; the same command goes on.
+        print(f"atlas: {len(results.done(a.results) & {(c.name, c.spec) for c in plan})}/{len(plan)} cells in "
+              f"{a.results}; to go on, run the same `gan-bench atlas run ...` again (finished cells are skipped, "
+              "an interrupted one resumes from its checkpoint)", flush=True)
+        raise
 
 
 def report_main(args: list[str]) -> int:

@@ -15,12 +15,29 @@ from gan_bench.reporting.reach import Condition, parse_spec
 DIRECTIONS = ("max", "min")
 
 
+def score_keys(score: str) -> tuple[str, ...]:
+    """`modes+hq` -> ("modes", "hq"): a score may be the sum of final metrics. A count plus a fraction
+    in [0, 1) orders seeds by the count first and the fraction among equal counts."""
+    return tuple(k.strip() for k in str(score).split("+"))
+
+
+def score_value(metrics: dict, score: str) -> float | None:
+    """A seed's score from its final metrics; None when one of its keys is missing or not a number."""
+    total = 0.0
+    for k in score_keys(score):
+        try:
+            total += float(metrics[k])
+        except (KeyError, TypeError, ValueError):
+            return None
+    return total
+
+
 @dataclass(frozen=True)
 class Task:
     name: str
     tier: str
     overrides: tuple[str, ...]
-    score: str  # the primary per-seed score: a key of the runs' final metrics
+    score: str  # the primary per-seed score: a key of the runs' final metrics, or keys joined by + (a sum)
     direction: str  # max | min
     metrics: tuple[str, ...]  # shown beside the score
     reach: Condition  # the quality threshold of steps-to-reach
@@ -34,7 +51,7 @@ class Task:
 
     @property
     def keys(self) -> tuple[str, ...]:
-        return (self.score, *self.metrics)
+        return (*score_keys(self.score), *self.metrics)
 
     def better(self, a: float, b: float) -> bool:
         return a > b if self.direction == "max" else a < b
