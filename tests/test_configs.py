@@ -36,7 +36,9 @@ def test_isit23_ring_is_the_paper_protocol(tmp_path):
 @pytest.mark.parametrize("group", ["loss", "penalty", "optim"])
 def test_groups_compose(tmp_path, group):
     for name in options(group):
-        cfg = make_cfg(tmp_path, [f"{group}={name}"])
+        # loss=custom needs a builder: any importable function returning a Loss, here gan-bench's own Hinge
+        extra = ["loss.builder=gan_bench.losses.simple:Hinge"] if (group, name) == ("loss", "custom") else []
+        cfg = make_cfg(tmp_path, [f"{group}={name}", *extra])
         if group != "optim":
             build(cfg[group])  # penalty=none builds to None, which is fine
 

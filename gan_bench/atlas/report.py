@@ -8,7 +8,7 @@ from pathlib import Path
 
 from gan_bench import atomic
 from gan_bench.atlas import figures, stats
-from gan_bench.atlas.analysis import BASELINE, TaskResults, TierResults, analyse
+from gan_bench.atlas.analysis import BASELINE, TaskResults, TierResults, analyse, latest
 
 FILES = "atlas"  # the CSVs and PNGs go to <out>/atlas/, beside atlas.md
 
@@ -177,10 +177,31 @@ def resolution(tier: TierResults, tasks: list[TaskResults]) -> str:
     return "\n".join(text)
 
 
+def cost_section(rows: list[dict], tasks: list[TaskResults]) -> str:
+    """Wall time of the cell jobs: per task, and per objective kind where it differs most."""
+    import numpy as np
+
+    lines = ["## Cost", "", "Wall seconds of the cell jobs as the results record them (one job trains a cell's "
+             "seeds as one ensemble; parallel jobs overlap, so a tier's elapsed time is less than its sum).", ""]
+    body = []
+    for t in tasks:
+        rs = [r for r in rows if r["task"] == t.info.name]
+        walls = [r.get("wall_seconds") or 0.0 for r in rs]
+        by_obj: dict[str, list[float]] = {}
+        for r in rs:
+            by_obj.setdefault(r["objective"], []).append(r.get("wall_seconds") or 0.0)
+        slow = sorted(by_obj, key=lambda o: -float(np.mean(by_obj[o])))[:3]
+        body.append([t.info.tier, t.info.name, str(len(rs)), f"{sum(walls) / 3600:.2f}", f"{np.median(walls):.0f}",
+                     ", ".join(f"`{o}` {np.mean(by_obj[o]):.0f}" for o in slow)])
+    lines.append(table(["tier", "task", "cells", "hours", "median s / cell", "costliest (mean s / cell)"], body))
+    return "\n".join(lines) + "\n"
+
+
 def write(rows: list[dict], out: Path, source: str = "", reading: Path | None = None) -> Path:
     out = Path(out)
     files = out / FILES
     files.mkdir(parents=True, exist_ok=True)
+    rows = latest(rows)
     tasks, tiers = analyse(rows)
     wall = sum(r.get("wall_seconds") or 0 for r in rows)
     parts = ["# The objective atlas", "",
@@ -191,6 +212,7 @@ def write(rows: list[dict], out: Path, source: str = "", reading: Path | None = 
     for tier in tiers:
         parts.append(tier_section(tier, [t for t in tasks if t.info.tier == tier.tier and t.results], files, FILES))
         parts += [task_section(t, files, FILES) for t in tasks if t.info.tier == tier.tier]
+    parts.append(cost_section(rows, tasks))
     path = out / "atlas.md"
     atomic.write_text(path, "\n".join(parts).rstrip() + "\n")
     return path
