@@ -218,7 +218,8 @@ def test_fd_and_prdc_dinov2_through_image_metrics(tiny, tmp_path):
 
 
 def test_not_dinov2_weights_is_one_line_user_error(tiny, tmp_path):
-    bad = save({k: v for k, v in tiny.items() if k != "norm.bias"}, tmp_path / "dinov2_vitl14_pretrain.pth")
+    # under another name: the user's own file, so the strict load (not the pinned hash) is what refuses it
+    bad = save({k: v for k, v in tiny.items() if k != "norm.bias"}, tmp_path / "my_dinov2.pth")
     with pytest.raises(UserError) as e:
         ImageMetrics(["fd_dinov2_10k_train"], torch.zeros(1), "x", tmp_path, dinov2_weights_path=bad)
     assert "\n" not in str(e.value) and "cannot load" in str(e.value) and DINOV2_VITL14.url in str(e.value)
@@ -239,14 +240,17 @@ def test_source_is_the_official_checkpoint_timm_and_torch_hub_name():
     cfg = timm.models.get_pretrained_cfg("vit_large_patch14_dinov2.lvd142m")
     assert DINOV2_VITL14.url == cfg.url  # = facebookresearch/dinov2's hub URL
     assert DINOV2_VITL14.filename == DINOV2_VITL14.url.rsplit("/", 1)[1]  # torch hub's cache name
-    assert DINOV2_VITL14.sha256_prefix is None  # nothing published to check against (docs/metrics.md)
+    # pinned from refiners' expected_sha256 and the Hugging Face LFS pointers of re-uploads (docs/metrics.md)
+    assert DINOV2_VITL14.sha256_prefix == "d5383ea8" and DINOV2_VITL14.size == 1_217_586_395
     assert features.WEIGHTS["dinov2_vitl14"] is DINOV2_VITL14
 
 
 def test_download_into_the_hub_cache_then_used(tiny, server, hub, monkeypatch, tmp_path):
     www, base = tmp_path / "www", server
     save(tiny, www / "dinov2.pth")
-    spec = dataclasses.replace(DINOV2_VITL14, urls=(f"{base}/dinov2.pth",))
+    # the tiny stand-in's own hash and size in place of the real file's
+    spec = dataclasses.replace(DINOV2_VITL14, urls=(f"{base}/dinov2.pth",), size=None,
+                               sha256_prefix=hashlib.sha256((www / "dinov2.pth").read_bytes()).hexdigest()[:8])
     monkeypatch.setitem(features.WEIGHTS, "dinov2_vitl14", spec)
     monkeypatch.setattr(features, "DINOV2_VITL14", spec)
     im = ImageMetrics(["fd_dinov2_2_train"], torch.zeros(2, 3, 8, 8, dtype=torch.uint8), "x", hub.parent / "m",
@@ -263,7 +267,7 @@ def test_wrong_file_is_refused_and_leaves_nothing(tiny, server, hub, wrong, tmp_
         (www / "w.pth").write_bytes(b"<html>not found</html>")
     else:
         save(official_layout(48, 2, 128) if wrong == "other_network" else tiny, www / "w.pth")
-    spec = dataclasses.replace(DINOV2_VITL14, urls=(f"{base}/w.pth",))
+    spec = dataclasses.replace(DINOV2_VITL14, urls=(f"{base}/w.pth",), sha256_prefix=None, size=None)
     if wrong == "hash":  # the right network, but a pinned SHA-256 it does not have
         spec = dataclasses.replace(spec, sha256_prefix="deadbeef")
     with pytest.raises(UserError) as e:
@@ -287,6 +291,31 @@ def test_missing_weights_offline_is_one_line(hub, tmp_path, monkeypatch, downloa
     msg = str(e.value)
     assert "\n" not in msg and "dinov2_vitl14_pretrain.pth" in msg and url in msg and str(hub) in msg
     assert "eval.dinov2_weights=PATH" in msg and "eval.metrics=[] eval.final_metrics=[]" in msg
-    assert "no published SHA-256" in msg
+    assert "SHA-256 begins d5383ea8" in msg
     assert ("could not download" in msg) if download else ("eval.download=true" in msg)
     assert not hub.exists() or list(hub.iterdir()) == []
+
+
+def test_a_file_under_the_official_name_must_be_the_pinned_one(hub, server, tmp_path):
+    """The real spec (SHA-256 prefix and size pinned): a file of another size under the official
+    name is refused before hashing, one of the right size but other bytes by its hash; a download of
+    the wrong size is refused and leaves nothing."""
+    from gan_bench.metrics.features import check_weights
+
+    hub.mkdir(parents=True, exist_ok=True)
+    wrong = hub / DINOV2_VITL14.filename
+    wrong.write_bytes(b"x" * 100)
+    with pytest.raises(UserError) as e:
+        check_weights(DINOV2_VITL14, wrong)
+    assert "\n" not in str(e.value) and "has 100 bytes, expected 1217586395" in str(e.value)
+    same_size = dataclasses.replace(DINOV2_VITL14, size=100)
+    with pytest.raises(UserError, match="expected it to begin with d5383ea8"):
+        check_weights(same_size, wrong)
+    wrong.unlink()
+    (tmp_path / "www" / "w.pth").write_bytes(b"y" * 50)
+    sha = hashlib.sha256(b"y" * 50).hexdigest()[:8]  # the right hash prefix, the wrong size
+    spec = dataclasses.replace(DINOV2_VITL14, sha256_prefix=sha, validate=None, urls=(f"{server}/w.pth",))
+    with pytest.raises(UserError) as e:
+        resolve_weights(spec, download=True)
+    assert "\n" not in str(e.value) and "50 bytes, expected 1217586395" in str(e.value)
+    assert list(hub.iterdir()) == []

@@ -110,8 +110,8 @@ def test_upstream_sources_are_the_maintained_libraries():
     assert features.WEIGHTS["tf_inception"].url == URL_INCEPTION_V3
     tv = features.WEIGHTS["tv_inception_logits_nonstandard"]
     assert tv.url == Inception_V3_Weights.IMAGENET1K_V1.url and tv.url.endswith(f"-{tv.sha256_prefix}.pth")
-    for s in features.WEIGHTS.values():  # DINOv2's file has no published hash: tests/test_fd_dinov2.py
-        assert s.sha256_prefix is None or all(u.endswith(f"-{s.sha256_prefix}.pth") for u in s.urls)
+    for s in features.WEIGHTS.values():  # DINOv2's URL carries no hash (its pin: tests/test_fd_dinov2.py)
+        assert s is features.WEIGHTS["dinov2_vitl14"] or all(u.endswith(f"-{s.sha256_prefix}.pth") for u in s.urls)
 
 
 @pytest.fixture

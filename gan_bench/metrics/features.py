@@ -39,6 +39,9 @@ def check_weights(spec: WeightsFile, path: Path) -> str:
     """Return the file's SHA-256. A file carrying the standard name must carry its content (a
     truncated or different file under that name would silently change every number); a file
     under another name is the user's explicit choice: accepted, flagged, and fingerprinted."""
+    if spec.size is not None and path.name == spec.filename and (n := path.stat().st_size) != spec.size:
+        raise UserError(f"weights file {path} has {n} bytes, expected {spec.size} (a partial or different "
+                        f"file): delete it and download {spec.url} again")
     sha = file_sha256(path)
     if spec.sha256_prefix is None:  # no published hash: the strict load is the check
         return sha

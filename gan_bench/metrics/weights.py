@@ -46,8 +46,9 @@ class WeightsFile:
     sha256_prefix: str | None  # None: no published hash (then `validate` is the check)
     config_key: str      # where a user points gan-bench at the file instead of the hub cache
     # Called on a downloaded file before it takes the real name; raises ValueError if the bytes
-    # are not these weights. For files without a published hash.
+    # are not these weights (a check beside the hash, or the only one where none is published).
     validate: Callable[[Path], None] | None = None
+    size: int | None = None  # bytes, where the source states it: a cheap first check of a large file
 
     @property
     def hash_note(self) -> str:
@@ -87,11 +88,16 @@ def _dinov2_state_dict(path: Path) -> None:
 
 # facebookresearch/dinov2 hubconf (dinov2/hub/backbones.py: _DINOV2_BASE_URL + "/dinov2_vitl14/
 # dinov2_vitl14_pretrain.pth"), what EDM2, dgm-eval and torch-fidelity 0.4 load through torch.hub,
-# and timm's pretrained_cfg `url` for vit_large_patch14_dinov2.lvd142m. No published hash.
+# and timm's pretrained_cfg `url` for vit_large_patch14_dinov2.lvd142m. Meta's own loader checks no
+# hash. SHA-256 d5383ea8f4877b2472eb973e0fd72d557c7da5d3611bd527ceeb1d7162cbf428, 1,217,586,395
+# bytes: the expected_sha256 that finegrain-ai/refiners pins for this URL
+# (src/refiners/conversion/models/dinov2.py), the same SHA-256 and size in the Hugging Face LFS
+# pointers of independent re-uploads of the file, and the URL's Content-Length. The strict load into
+# ViT-L/14 stays as a second check.
 DINOV2_VITL14 = WeightsFile(
     "DINOv2 ViT-L/14", "dinov2_vitl14_pretrain.pth",
     ("https://dl.fbaipublicfiles.com/dinov2/dinov2_vitl14/dinov2_vitl14_pretrain.pth",),
-    None, "eval.dinov2_weights", validate=_dinov2_state_dict)
+    "d5383ea8", "eval.dinov2_weights", validate=_dinov2_state_dict, size=1_217_586_395)
 
 TIMEOUT_S = 30  # per connection attempt and per read: an offline node fails fast, a slow link does not
 
@@ -132,7 +138,7 @@ def fetch(spec: WeightsFile, dest: Path, timeout: float = TIMEOUT_S) -> Path:
     for url in spec.urls:
         log.warning("downloading %s weights %s from %s into %s/", spec.label, spec.filename, url, dest.parent)
         try:
-            sha = _download(url, dest, spec.sha256_prefix, timeout, spec.validate)
+            sha = _download(url, dest, spec.sha256_prefix, timeout, spec.validate, spec.size)
             log.warning("downloaded %s (SHA-256 %s)", dest, sha)
             return dest
         except (OSError, ValueError, http.client.HTTPException) as e:  # offline, refused, timeout, HTTP, hash
@@ -143,7 +149,7 @@ def fetch(spec: WeightsFile, dest: Path, timeout: float = TIMEOUT_S) -> Path:
 
 
 def _download(url: str, dest: Path, sha256_prefix: str | None, timeout: float,
-              validate: Callable[[Path], None] | None = None) -> str:
+              validate: Callable[[Path], None] | None = None, size: int | None = None) -> str:
     """Stream url into a temporary file beside dest, hashing as it goes; os.replace it onto dest
     only if the SHA-256 begins with sha256_prefix (when there is one) and `validate` accepts it.
     Nothing is left behind on any failure."""
@@ -156,6 +162,8 @@ def _download(url: str, dest: Path, sha256_prefix: str | None, timeout: float,
                 h.update(block)
                 f.write(block)
         sha = h.hexdigest()
+        if size is not None and Path(tmp).stat().st_size != size:
+            raise ValueError(f"{Path(tmp).stat().st_size} bytes, expected {size}")
         if sha256_prefix is not None and not sha.startswith(sha256_prefix):
             raise ValueError(f"SHA-256 {sha[:16]}... does not begin with {sha256_prefix}")
         if validate is not None:
