@@ -68,7 +68,7 @@ def test_formulas_match_closed_forms_and_quadrature(mq, sq):
 
 
 def test_d_ns_is_the_f_divergence_of_losses_md():
-    """D_NS = integral of q f_NS(p / q), f_NS(u) = (1 + u) log((1 + u) / (2u)) (../shared/LOSSES.md),
+    """D_NS = integral of q f_NS(p / q), f_NS(u) = (1 + u) log((1 + u) / (2u)) (docs/losses.md),
     = 2 KL(m || p); and not 2 KL(m || q), its mirror image."""
     p, q = stats.norm(0, 1), stats.norm(1.0, 2.0)
     f_ns = lambda u: (1 + u) * math.log((1 + u) / (2 * u))

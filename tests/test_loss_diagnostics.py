@@ -85,7 +85,7 @@ def test_saturation_fraction():
 @pytest.mark.parametrize("ad,ag", [(0.5, 0.7), (1.0, 2.0), (3.0, 2.0), (2.0, math.inf), (0.3, 1.05), (0.2, 0.25)])
 def test_alpha_gan_f_divergences_match_the_losses(ad, ag):
     # At D*, t* = aD log u. The saturating generator's value E_q[u (-l(1,t*)) + (-l(0,t*))] and the
-    # ns one's E_q[l(1, t*)] equal the f-divergences of LOSSES.md plus a constant; pointwise the
+    # ns one's E_q[l(1, t*)] equal the f-divergences of docs/losses.md plus a constant; pointwise the
     # saturating integrand also differs by (u - 1)/beta, which has mean zero under q. f(1) = 0.
     log_u = torch.linspace(-4, 4, 41, dtype=torch.float64)
     t = ad * log_u

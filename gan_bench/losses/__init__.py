@@ -4,7 +4,7 @@
     loss.d_loss(real_logits, fake_logits)  # batch mean; [K, B] logits give shape [K]
     loss.g_loss(fake_logits, real_logits if loss.needs_real_for_g else None)
 
-Formulas: docs/losses.md (and shared/LOSSES.md).
+Formulas: docs/losses.md.
 """
 
 from __future__ import annotations

@@ -14,7 +14,7 @@ import torch.nn.functional as F
 
 from gan_bench.errors import UserError
 
-# Below this |beta| the beta -> 0 (alpha = 1) limit is used, as LOSSES.md prescribes.
+# Below this |beta| the beta -> 0 (alpha = 1) limit is used, as docs/losses.md prescribes.
 BETA_EPS = 1e-6
 
 

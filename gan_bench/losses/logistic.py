@@ -40,7 +40,7 @@ def alpha_loss_fake(t: torch.Tensor, alpha: float) -> torch.Tensor:
 
 
 def proven_region(alpha_d: float, alpha_g: float, generator: str) -> bool:
-    """Whether the (alpha_D, alpha_G)-GAN is proven to recover P_g = P_r (LOSSES.md)."""
+    """Whether the (alpha_D, alpha_G)-GAN is proven to recover P_g = P_r (docs/losses.md)."""
     if generator == "ns":
         return 1.0 / alpha_d + 1.0 / alpha_g > 1.0  # aD + aG > aD*aG, written to accept inf
     return ((alpha_d <= 1 and alpha_g > alpha_d / (alpha_d + 1))
