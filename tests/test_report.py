@@ -399,7 +399,7 @@ def test_reference_csvs_ship_as_package_data_and_every_source_has_a_name():
     from gan_bench.reporting.reference import COMPARISONS, load
 
     ref = resources.files("gan_bench").joinpath("reference")
-    for fname in ("isit23_ring.csv", "isit23_stacked_mnist.csv"):
+    for fname in ("isit23_ring.csv", "isit23_stacked_mnist.csv", "r3gan_stacked_mnist.csv"):
         sources = {r["source"] for r in csv.DictReader(io.StringIO(ref.joinpath(fname).read_text()))}
         assert sources == {s for f, s, _, _ in COMPARISONS.values() if f == fname}
     assert len(load("isit23-table3").rows) == 48

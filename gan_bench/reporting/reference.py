@@ -2,7 +2,9 @@
 
 A group maps to a reference row through its resolved config, never its directory name:
 loss.name=alpha with loss.generator=saturating|ns is the objective of that name at
-(loss.alpha_d, loss.alpha_g); loss.name=lsgan (non-saturating) is `lsgan_ns`.
+(loss.alpha_d, loss.alpha_g); loss.name=lsgan (non-saturating) is `lsgan_ns`; R3GAN's rows:
+loss=bce (ns) is `gan` and loss=rsgan (variant sgan) `rpgan`, each followed by `_r1` or `_r1r2`
+with that penalty, and loss=wgan penalty=gp is `wgan_gp`. Sources: gan_bench/reference/README.md.
 """
 
 import csv
@@ -31,10 +33,17 @@ COMPARISONS = {
                       "ISIT'23 Table VI: mean modes of 1000, non-saturating, Stacked MNIST, lr 1e-3"),
     "isit23-table7": ("isit23_stacked_mnist.csv", "table7", "stacked",
                       "ISIT'23 Table VII: mean modes of 1000, non-saturating, Stacked MNIST, lr 5e-4"),
+    "r3gan-table1": ("r3gan_stacked_mnist.csv", "table1", "stacked",
+                     "R3GAN Table 1: modes of 1000 and KL to uniform, {GAN, RpGAN} x {R1, R1 + R2}, Stacked "
+                     "MNIST (fail: diverged early)"),
+    "r3gan-table3": ("r3gan_stacked_mnist.csv", "table3", "stacked",
+                     "R3GAN Table 3: modes of 1000 and KL to uniform, Stacked MNIST, as the paper quotes each method"),
 }
 
-# The CSVs' metric names -> the metric in result.json it is compared with.
-MEASURED = {"success": "success", "failure": "failure", "mean_modes_of_1000": "modes"}
+# The CSVs' metric names -> the metric in result.json it is compared with (`modes` and `kl` of a
+# Stacked MNIST run are smnist_modes<count> and smnist_modes<count>_kl: measure() maps them).
+MEASURED = {"success": "success", "failure": "failure", "mean_modes_of_1000": "modes", "modes": "modes",
+            "kl": "kl"}
 
 
 @dataclass(frozen=True)
@@ -43,8 +52,14 @@ class RefRow:
     alpha_d: float | None  # None: the row has no alpha (a baseline)
     alpha_g: float | None
     metric: str  # measured metric name (MEASURED values)
-    value: float  # percent for rates, a count for modes
-    seeds: int
+    value: float  # percent for rates, a count for modes; nan where the paper reports a failure
+    seeds: int | None  # None: the paper does not say
+    model: str = ""  # the paper's name for the row, where it has one (R3GAN's tables)
+    text: str = ""  # the published value as printed ("fail", "0.0781"); "" = print `value`
+
+    @property
+    def failed(self) -> bool:
+        return self.text == "fail"
 
 
 @dataclass(frozen=True)
@@ -74,8 +89,11 @@ def load(name: str) -> Comparison:
         if r["source"] != source:
             continue
         value = r.get("value_pct") or r.get("value")
+        failed = value.strip() == "fail"
+        text = value.strip() if "model" in r else ""  # R3GAN's rows print as published
         rows.append(RefRow(r["objective"], _float(r["alpha_d"]), _float(r["alpha_g"]),
-                           MEASURED[r["metric"]], float(value), int(r["seeds"])))
+                           MEASURED[r["metric"]], math.nan if failed else float(value),
+                           int(r["seeds"]) if r["seeds"].strip() else None, r.get("model") or "", text))
     if not rows:  # a COMPARISONS entry without data is a packaging bug, not a user error
         raise RuntimeError(f"{fname} has no rows with source={source}")
     return Comparison(name, desc, dataset, tuple(rows))
@@ -86,10 +104,16 @@ def objective_of(g: Group) -> tuple[str | None, float | None, float | None]:
     run = g.runs[0]
     name = run.select("loss.name") or g.value("loss")
     gen = run.select("loss.generator")
+    penalty = run.select("penalty.name")
     if name == "alpha" and gen in ("saturating", "ns"):
         obj = gen
     elif name == "lsgan" and gen in (None, "ns"):
         obj = "lsgan_ns"
+    elif (name == "bce" and gen in (None, "ns")) or (name == "rsgan" and run.select("loss.variant") in (None, "sgan")):
+        base = "gan" if name == "bce" else "rpgan"
+        return (base if penalty in (None, "none") else f"{base}_{penalty}"), None, None
+    elif name == "wgan" and penalty == "gp":
+        return "wgan_gp", None, None
     else:
         return None, None, None
     return obj, _num(run.select("loss.alpha_d"), run.select("alpha_d")), \
@@ -129,14 +153,14 @@ def modes_metric(metrics: set[str]) -> str | None:
 
 def measure(g: Group, metric: str) -> Estimate | Mixed | None:
     """The measured value with its 95% interval: Wilson for rates, Student t for means."""
-    if metric == "modes":
-        metric = modes_metric(g.metrics) or metric
+    if metric in ("modes", "kl") and (named := modes_metric(g.metrics)) and named != "modes":
+        metric = named if metric == "modes" else f"{named}_kl"  # Stacked MNIST's names
     if metric in RATE_METRICS:
         return rate_of(g, metric)
     vals = completed_values(g, metric)
     if isinstance(vals, Mixed) or not vals:
         return vals or None
-    return mean_ci(vals, digits=3 if metric == "hq" else 1)
+    return mean_ci(vals, digits=3 if metric == "hq" or metric.endswith("kl") else 1)
 
 
 def inside(est, ref: RefRow) -> bool | None:

@@ -135,15 +135,28 @@ def compare_table(groups: list[Group], comp: Comparison, compact: bool = True) -
     for g in groups:
         for ref in rows_for(g, comp):
             matched.add(ref)
+            metric = f"{ref.metric} ({ref.model})" if ref.model else ref.metric
+            if ref.failed:  # the paper's "fail": how many of ours diverged is the comparison
+                div = sum(s.status == "diverged" for s in g.seeds)
+                t.rows.append(key_cells(g, shown) + [metric, f"diverged {div}/{len(g.seeds)}", len(g.seeds),
+                                                     "fail", ref.seeds, None])
+                continue
             est = measure(g, ref.metric)
             flag = inside(est, ref)
             n = None if est is None or isinstance(est, Mixed) else est.n
-            t.rows.append(key_cells(g, shown) + [ref.metric, est, n, ref.value, ref.seeds,
-                                          None if flag is None else ("yes" if flag else "no")])
+            t.rows.append(key_cells(g, shown) + [metric, est, n, ref.text or ref.value, ref.seeds,
+                                                 None if flag is None else ("yes" if flag else "no")])
     notes = []
     if not t.rows:
         notes.append(f"{comp.name}: no group matches a published cell (the mapping reads loss.name, "
                      "loss.generator, loss.alpha_d, loss.alpha_g and dataset from .hydra/config.yaml)")
     elif len(matched) < len(comp.rows):
         notes.append(f"{comp.name}: {len(matched)} of {len(comp.rows)} published cells measured")
+    unmapped = [r for r in comp.rows if not r.objective]
+    if unmapped:  # methods gan-bench has no counterpart of (R3GAN's Table 3): printed for reference
+        by_model: dict[str, list[str]] = {}
+        for r in unmapped:
+            by_model.setdefault(r.model, []).append(f"{r.metric} {r.text or r.value}")
+        notes.append(f"{comp.name}, published without a gan-bench counterpart: "
+                     + "; ".join(f"{m} {', '.join(v)}" for m, v in by_model.items()))
     return t, notes
