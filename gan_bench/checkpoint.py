@@ -1,5 +1,10 @@
 """Checkpoints: the full training state in one file, written atomically so a kill at any moment
-leaves either the previous checkpoint or the new one, never a torn file."""
+leaves either the previous checkpoint or the new one, never a torn file.
+
+Read only with torch's safe loader (`weights_only=True`): a checkpoint holds tensors, numbers,
+strings, lists and dicts (random states as tensors), nothing a pickle could run code with, so a run
+directory from someone else is safe to resume, evaluate, export or sample. Every checkpoint gan-bench
+has written is of that kind, so older ones resume unchanged (tests/fixtures/checkpoints)."""
 
 import hashlib
 import json
@@ -19,14 +24,26 @@ def save(path: Path, state: dict) -> None:
     atomic.write_bytes(Path(path), lambda f: torch.save(state, f))
 
 
+def read(path: Path, fix: str) -> object:
+    """torch.load with the safe loader; a refused or unreadable file is one line ending in `fix`."""
+    import pickle
+
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as e:
+        if "weights_only" in str(e) or "Weights only load failed" in str(e):
+            raise UserError(f"checkpoint {path} holds objects other than tensors and plain data, which could run "
+                            f"code when loaded; gan-bench refuses it and ran none of it: {fix}") from None
+        raise UserError(f"checkpoint {path} is corrupt or unreadable ({type(e).__name__}): {fix}") from None
+    except Exception as e:  # torn, truncated, not a torch file
+        raise UserError(f"checkpoint {path} is corrupt or unreadable ({type(e).__name__}): {fix}") from None
+
+
 def load(path: Path, expected_hashes: list[str]) -> dict:
     """Load and validate a checkpoint before any work starts; every problem is a UserError.
     expected_hashes: config.checkpoint_hashes, the current hash and any older one of the same run."""
     fix = f"delete {path} to start this run over, or pass hydra.run.dir=<a new directory>"
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=False)
-    except Exception as e:  # torn, truncated, not a torch file
-        raise UserError(f"checkpoint {path} is corrupt or unreadable ({type(e).__name__}): {fix}") from None
+    state = read(path, fix)
     if not isinstance(state, dict) or "config_hash" not in state or "step" not in state:
         raise UserError(f"checkpoint {path} is not a gan-bench checkpoint: {fix}")
     if state["config_hash"] not in expected_hashes:

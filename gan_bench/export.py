@@ -21,6 +21,7 @@ import numpy as np
 import torch
 from omegaconf import OmegaConf
 
+from gan_bench import checkpoint
 from gan_bench.errors import UserError
 
 
@@ -36,11 +37,8 @@ def load_run(run_dir: Path):
                             f"(the one holding .hydra/ and checkpoints/) of a run that has checkpointed")
     cfg = OmegaConf.load(cfg_file)
     cfg.paths.run_dir = str(run_dir)
-    try:
-        state = torch.load(ckpt, map_location="cpu", weights_only=False)
-    except Exception as e:  # torn, truncated, not a torch file
-        raise UserError(f"checkpoint {ckpt} is corrupt or unreadable ({type(e).__name__}): "
-                        f"rerun the training command in {run_dir} to resume from its previous checkpoint") from None
+    state = checkpoint.read(ckpt, f"rerun the training command in {run_dir} to resume from its previous "
+                                  "checkpoint (a run directory from someone else: ask for its exported weights)")
     if not isinstance(state, dict) or "G" not in state or "config_hash" not in state:
         raise UserError(f"{ckpt} is not a gan-bench checkpoint: pass a run directory that gan-bench train wrote")
     if state["config_hash"] not in checkpoint_hashes(cfg):
