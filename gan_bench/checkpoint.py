@@ -6,8 +6,10 @@ strings, lists and dicts (random states as tensors), nothing a pickle could run 
 directory from someone else is safe to resume, evaluate, export or sample. Every checkpoint gan-bench
 has written is of that kind, so older ones resume unchanged (tests/fixtures/checkpoints)."""
 
+import errno
 import hashlib
 import json
+import shutil
 from pathlib import Path
 
 import torch
@@ -20,8 +22,31 @@ def config_hash(cfg_container: dict) -> str:
     return hashlib.sha256(json.dumps(cfg_container, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
+class NoSpace(OSError):
+    """The disk filled while a checkpoint was being written; the previous one is untouched (atomic)."""
+
+
 def save(path: Path, state: dict) -> None:
-    atomic.write_bytes(Path(path), lambda f: torch.save(state, f))
+    path = Path(path)
+    try:
+        atomic.write_bytes(path, lambda f: torch.save(state, f))
+    except (OSError, RuntimeError) as e:
+        if not _out_of_space(e, path):
+            raise
+        kept = (f"the previous checkpoint {path.name} is intact" if path.exists()
+                else "no earlier checkpoint was written, so the run starts over")
+        raise NoSpace(f"no space left on device writing {path}: {kept}; free some space and run the same "
+                      "command again to resume") from None
+
+
+def _out_of_space(e: Exception, path: Path) -> bool:
+    if isinstance(e, OSError):
+        return e.errno in (errno.ENOSPC, errno.EDQUOT)
+    # torch's zip writer reports a full disk as RuntimeError "... file write failed", without errno
+    try:
+        return "write failed" in str(e) and shutil.disk_usage(path.parent).free < 64 << 20
+    except OSError:
+        return False
 
 
 def read(path: Path, fix: str) -> object:

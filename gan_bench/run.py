@@ -15,6 +15,7 @@ from pathlib import Path
 from omegaconf import DictConfig, OmegaConf
 
 from gan_bench import records
+from gan_bench.checkpoint import NoSpace
 from gan_bench.errors import UserError
 
 log = logging.getLogger(__name__)
@@ -32,6 +33,9 @@ def run_job(cfg: DictConfig) -> dict:
         # One line and a non-zero exit; Hydra would otherwise print a stack trace.
         print(f"gan-bench: error: {e}", file=sys.stderr)
         sys.exit(2)
+    except NoSpace as e:  # the disk, not the input: result.json says failed, the checkpoint resumes
+        print(f"gan-bench: error: {e}", file=sys.stderr)
+        sys.exit(1)
     run_dir = cfg.paths.run_dir
     print(f"[{_word(result)}] step {result['step']}/{result['steps']} in {result['wall_seconds']:.1f}s: "
           f"{_metrics(result)}")
@@ -63,7 +67,7 @@ def _sweep_job(cfg: DictConfig, train) -> dict:
     try:
         with sweep.requeue_on_preemption():
             result = train(cfg)
-    except UserError as e:
+    except (UserError, NoSpace) as e:
         error = str(e)
         print(f"gan-bench: error: {e} (job {job.num}: {job.run_dir})", file=sys.stderr)
         result = _record_failure(cfg, job.run_dir, e)
