@@ -142,7 +142,7 @@ def train(cfg: DictConfig) -> dict:
                 ckpt_now = run.step % opts.ckpt_every == 0 or run.step == steps or stopping
                 if not (log_now or eval_now or ckpt_now):
                     continue
-                if log_now and (newly := ticks.tick(run, nets, fake, loss, gen_logits)):
+                if log_now and (newly := ticks.tick(run, nets, fake, loss, gen_logits, pen)):
                     run.pending_evals.append({"which": newly, "final": False})  # what a diverged model makes
                 if eval_now and run.n_active > 0:
                     run.pending_evals.append({"which": run.training(), "final": run.step == steps})

@@ -209,3 +209,23 @@ def test_r3gan_stacked_mnist_composes_r3gans_recipe():
     for key in ("dataset", "train"):
         assert cfg[key] == isit[key]
     assert cfg.model.generator == isit.model.generator and cfg.eval == isit.eval
+
+
+def test_schedules_are_logged_to_tensorboard_at_log_ticks(tmp_path):
+    """optim/lr_d, optim/lr_g, optim/beta2_* and penalty/weight: the values the step trained with."""
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    from gan_bench.train import train
+
+    cfg = make_cfg(tmp_path / "run", ["train.steps=20", "train.log_every=5", "train.eval_every=20",
+                                      "train.ckpt_every=20", "optim.lr=4e-4", "optim.betas=[0.0,0.9]",
+                                      "+optim.schedule={kind:cosine,lr_end:1e-5,beta2_end:0.99,steps:20}",
+                                      "penalty=r1r2", "penalty.weight=0.5",
+                                      "penalty.schedule={kind:cosine,end:0.05,steps:20}"])
+    train(cfg)
+    acc = EventAccumulator(str(tmp_path / "run" / "tb")).Reload()
+    lr, beta2, weight = Cosine(4e-4, 1e-5, 20), Cosine(0.9, 0.99, 20), Cosine(0.5, 0.05, 20)
+    for tag, want in (("optim/lr_d", lr), ("optim/lr_g", lr), ("optim/beta2_g", beta2), ("penalty/weight", weight)):
+        got = {e.step: e.value for e in acc.Scalars(tag)}
+        # a tick at step s logs the last step of its interval, step s - 1 (0-based), as trained
+        assert got == pytest.approx({s: want(s - 1) for s in (5, 10, 15, 20)}, rel=1e-5), tag

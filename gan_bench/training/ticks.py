@@ -33,8 +33,9 @@ class Ticks:
         h[i, 0], h[i, 1] = d_loss.detach(), g_loss.detach()
         h[i, 2], h[i, 3] = torch.sigmoid(real_logits.detach()).mean(-1), torch.sigmoid(gen_logits.detach()).mean(-1)
 
-    def tick(self, run, nets, fake: torch.Tensor, loss, gen_logits: torch.Tensor) -> list[int]:
-        """Log the interval that ends at run.step; the replicas that diverged in it, recorded in run."""
+    def tick(self, run, nets, fake: torch.Tensor, loss, gen_logits: torch.Tensor, penalty=None) -> list[int]:
+        """Log the interval that ends at run.step; the replicas that diverged in it, recorded in run.
+        `penalty`: this step's penalty (its weight moves under penalty.schedule), or None."""
         K, n = run.active.numel(), self.last + 1 - self.first  # n steps in this interval
         # D's gradients are still those of its last step: the G step runs D with requires_grad off.
         d_grad = grad_norm(nets.D, run.active if K > 1 else None)
@@ -54,6 +55,7 @@ class Ticks:
                             "grad_norm/g_samples": sample_grad_norm(fake, select),
                             "speed/steps_per_s": (run.step - self.step_tick) / max(now - self.t_tick, 1e-9)})
             scalars.update(diagnostics(loss, gen_logits.detach()[on_device]))
+            scalars.update(schedule_scalars(run, penalty))
             self.log.scalars(run.step, scalars)
             if self.bar is not None:
                 self.bar.update(run.step - self.bar.n)
@@ -65,6 +67,22 @@ class Ticks:
     def close(self) -> None:
         if self.bar is not None:
             self.bar.close()
+
+
+def schedule_scalars(run, penalty) -> dict:
+    """What the step trained with, where a schedule may move it (optim.schedule, penalty.schedule):
+    each player's learning rate and Adam beta2 as the optimizer holds them, and the penalty's weight."""
+    out = {}
+    for who in ("d", "g"):
+        opt = getattr(run, f"opt_{who}", None)
+        group = opt.param_groups[0] if opt is not None and opt.param_groups else {}
+        if "lr" in group:
+            out[f"optim/lr_{who}"] = float(group["lr"])
+        if isinstance(group.get("betas"), (tuple, list)):
+            out[f"optim/beta2_{who}"] = float(group["betas"][1])
+    if penalty is not None and isinstance(getattr(penalty, "weight", None), (int, float)):
+        out["penalty/weight"] = float(penalty.weight)
+    return out
 
 
 def grad_norm(module, select=None) -> float:
