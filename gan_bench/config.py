@@ -118,6 +118,9 @@ def hashed_config(cfg: DictConfig, keep_root: bool = False) -> dict:
         out["optim"].pop("schedule")
     if isinstance(out["penalty"], dict) and out["penalty"].get("schedule", 0) is None:
         out["penalty"].pop("schedule")
+    # penalty.every (issue 27) = 1 is the penalty on every D step, what every earlier run did.
+    if isinstance(out["penalty"], dict) and out["penalty"].get("every", 0) == 1:
+        out["penalty"].pop("every")
     # lsgan's generator and renyigan's alpha_one came with issue 11; their defaults are what every
     # earlier lsgan / renyigan run computed.
     loss = out["loss"]

@@ -28,6 +28,7 @@ from gan_bench.optim import build_optim_schedule, build_optimizers
 from gan_bench.training.batches import Batches
 from gan_bench.training.evaluation import evaluate_pending
 from gan_bench.training.networks import Networks
+from gan_bench.training.schedules import StepSchedules
 from gan_bench.training.setup import (
     build,
     configure_backends,
@@ -65,19 +66,15 @@ def train(cfg: DictConfig) -> dict:
     pool = opts.latent_pool if opts.latent_pool != "train" else batches.n
     if len(seeds) > 1:  # an ensemble that cannot fit is one line now, not an out-of-memory error later
         check_ensemble(len(seeds), build_g, build_d, int(cfg.model.latent_dim), opts.batch_size, device,
-                       ema=opts.ema > 0, n_train=batches.n, pool=pool or 0)  # a training set placed on the
-                                                                             # GPU is already not free
+                       ema=opts.ema > 0, n_train=batches.n, pool=pool or 0)
     G, D = build_replicas(build_g, build_d, seeds, impl=opts.ensemble_impl)
     nets = Networks(G, D, opts, device, data)  # G and D moved to the device in place
     loss_fn, penalty = build(cfg.loss), build(cfg.penalty)
     # Fresh N(0, I) per step, or a fixed pool (train.latent_pool), from each replica's latent stream.
     latents = Latents(streams.rng_latent, int(cfg.model.latent_dim), device, pool)
 
-    # optim=adam|rmsprop|sgd, fused kernels where torch has them (gan_bench/optim.py). Elementwise,
-    # so replicas stay independent, and deterministic on the CPU and CUDA alike.
-    opt_g, opt_d = build_optimizers(cfg.optim, G, D)
-    optim_schedule = build_optim_schedule(cfg.optim)  # None unless optim.schedule is set
-
+    opt_g, opt_d = build_optimizers(cfg.optim, G, D)  # elementwise: replicas stay independent
+    schedules = StepSchedules(loss_fn, penalty, build_optim_schedule(cfg.optim), opt_g, opt_d, steps, opts.n_critic)
     evaluator = make_evaluator(data, cfg)
 
     # ---------------------------------------------------------------- restore
@@ -99,12 +96,9 @@ def train(cfg: DictConfig) -> dict:
             if evaluate_pending(run, evaluator, log, run_dir, stop):  # a stop cut them short last time
                 checkpoint.save(ckpt_path, run.state_dict(cfg_hash))  # done: last.pt says so again
             while run.step < steps and run.n_active > 0:
-                loss = loss_fn.at_step(run.step, steps)
-                pen = penalty.at_step(run.step) if penalty is not None else None  # penalty.schedule
-                if optim_schedule is not None:  # optim.schedule: this step's lr and beta2, set in place
-                    optim_schedule.apply(run.step, opt_g, opt_d)
+                loss = schedules.at(run.step)  # and this step's rates, beta2 and penalty weight
                 log_now = (run.step + 1) % opts.log_every == 0 or run.step + 1 == steps
-                for _ in range(opts.n_critic):
+                for critic in range(opts.n_critic):
                     real = batches.next()
                     fake = nets.gen(latents(real.shape[1]))
                     if fake.shape[1] < real.shape[1]:  # a latent pool's pass ended mid-batch: pair real to it
@@ -112,7 +106,7 @@ def train(cfg: DictConfig) -> dict:
                     real_logits, fake_logits = nets.disc(real), nets.disc(fake.detach())
                     d_loss = loss.d_loss(real_logits, fake_logits)
                     d_total = torch.where(run.active, d_loss, 0).sum()  # a diverged replica is frozen
-                    if pen is not None:
+                    if (pen := schedules.penalty_for(run.step, critic)) is not None:  # lazy: some steps only
                         d_total = d_total + pen(nets.disc_eager, real, fake.detach(), streams.rng_penalty,
                                                 batch_dims=2)
                     opt_d.zero_grad(set_to_none=True)
@@ -142,7 +136,7 @@ def train(cfg: DictConfig) -> dict:
                 ckpt_now = run.step % opts.ckpt_every == 0 or run.step == steps or stopping
                 if not (log_now or eval_now or ckpt_now):
                     continue
-                if log_now and (newly := ticks.tick(run, nets, fake, loss, gen_logits, pen)):
+                if log_now and (newly := ticks.tick(run, nets, fake, loss, gen_logits, schedules.step_penalty)):
                     run.pending_evals.append({"which": newly, "final": False})  # what a diverged model makes
                 if eval_now and run.n_active > 0:
                     run.pending_evals.append({"which": run.training(), "final": run.step == steps})

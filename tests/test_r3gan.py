@@ -229,3 +229,47 @@ def test_schedules_are_logged_to_tensorboard_at_log_ticks(tmp_path):
         got = {e.step: e.value for e in acc.Scalars(tag)}
         # a tick at step s logs the last step of its interval, step s - 1 (0-based), as trained
         assert got == pytest.approx({s: want(s - 1) for s in (5, 10, 15, 20)}, rel=1e-5), tag
+
+
+def test_lazy_penalty_applies_every_nth_d_step_scaled_by_n():
+    pen = make_penalty("r1r2", weight=0.5, every=4)
+    picks = [pen.lazy(s) for s in range(9)]
+    assert [p is not None for p in picks] == [True, False, False, False, True, False, False, False, True]
+    assert picks[0].weight == 2.0 and picks[4].weight == 2.0  # weight x N where it applies
+    every_step = make_penalty("r1r2", weight=0.5)
+    assert all(every_step.lazy(s) is every_step for s in range(5))  # N = 1: the penalty itself
+    assert make_penalty("gp", every=2).lazy(1) is None and make_penalty("gp", every=2).lazy(2).weight == 20.0
+    sched = make_penalty("r1", weight=1.0, every=2, schedule={"kind": "cosine", "end": 0.1, "steps": 10})
+    assert sched.at_step(5).lazy(6).weight == pytest.approx(2 * 0.55)  # the schedule, then the scaling
+
+
+@pytest.mark.parametrize("every, words", [(0, "penalty.every must be a positive integer"),
+                                          (-2, "penalty.every must be a positive integer"),
+                                          (1.5, "penalty.every must be a positive integer")])
+def test_bad_lazy_penalty_is_one_line(every, words):
+    with pytest.raises(UserError, match=words):
+        make_penalty("r1r2", every=every)
+    with pytest.raises(UserError, match="need a penalty"):
+        make_penalty("none", every=2)
+
+
+def test_lazy_penalty_in_the_trainer(tmp_path, monkeypatch):
+    """every=1 keeps the checkpoint hash and the trajectory; every=3 with n_critic=2 calls the penalty
+    on D steps 0, 3, 6, ... (generator step s, critic c: s * 2 + c) with three times the weight."""
+    from gan_bench.config import checkpoint_hashes
+    from gan_bench.losses import penalties
+    from gan_bench.train import train
+
+    base = ["penalty=r1r2", "train.steps=6", "train.log_every=3", "train.eval_every=6", "train.ckpt_every=6",
+            "train.n_critic=2"]
+    plain = make_cfg(tmp_path / "a", base)
+    explicit = make_cfg(tmp_path / "b", [*base, "+penalty.every=1"])
+    assert checkpoint_hashes(plain) == checkpoint_hashes(explicit)
+    a, b = train(plain), train(explicit)
+    assert a["metrics"] == b["metrics"]
+    weights = []
+    real_call = penalties.R1R2Penalty.__call__
+    monkeypatch.setattr(penalties.R1R2Penalty, "__call__",
+                        lambda self, *x, **k: (weights.append(self.weight), real_call(self, *x, **k))[1])
+    train(make_cfg(tmp_path / "c", [*base, "+penalty.every=3"]))
+    assert weights == [pytest.approx(0.075)] * 4  # D steps 0, 3, 6, 9 of 12; weight 0.025 x 3

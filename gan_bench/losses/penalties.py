@@ -22,6 +22,10 @@ r1 and r1r2 take a `schedule` (config `penalty.schedule`, default null = constan
 first N steps (generator iterations) on a cosine, then holds it, as R3GAN decays gamma
 (gan_bench/schedules.py). The trainer calls `penalty.at_step(step)` once a step: a pure function of
 the step, so a resumed run is bit-identical to one never interrupted.
+
+Every penalty takes `every` (config `+penalty.every=N`, default 1): lazy regularization (StyleGAN2's
+rule), the penalty on every N-th D step only, with its weight times N so its average pull is the
+same; `lazy(d_step)` is that decision. N = 1 is every step, with the weight as given (bit for bit).
 """
 
 from __future__ import annotations
@@ -48,9 +52,19 @@ def _input_grads(D, x: torch.Tensor, batch_dims: int) -> torch.Tensor:
     return g.flatten(batch_dims)
 
 
+class _Lazy:
+    """every: apply on every N-th D step (counted from 0), scaled by N."""
+
+    def lazy(self, d_step: int):
+        if self.every == 1:
+            return self
+        return dataclasses.replace(self, weight=self.weight * self.every) if d_step % self.every == 0 else None
+
+
 @dataclass(frozen=True)
-class GradientPenalty:
+class GradientPenalty(_Lazy):
     weight: float = 10.0
+    every: int = 1
 
     def at_step(self, step: int):
         return self
@@ -71,7 +85,7 @@ class GradientPenalty:
         return self.weight * (norms - 1).square().mean(-1).sum()
 
 
-class _Scheduled:
+class _Scheduled(_Lazy):
     """at_step for penalties whose weight may follow a schedule (r1, r1r2)."""
 
     def at_step(self, step: int):
@@ -90,6 +104,7 @@ def _squared_grad_norms(D, x, batch_dims: int) -> torch.Tensor:
 class R1Penalty(_Scheduled):
     weight: float = 5.0
     schedule: Cosine | None = None
+    every: int = 1
 
     def __call__(self, D, real, fake=None, generator=None, batch_dims: int = 1):
         return self.weight * _squared_grad_norms(D, real, batch_dims).sum()
@@ -101,6 +116,7 @@ class R1R2Penalty(_Scheduled):
     one on the concatenation, so a BatchNorm D would at least not mix real with fake rows."""
     weight: float = 0.025
     schedule: Cosine | None = None
+    every: int = 1
 
     def __call__(self, D, real, fake, generator=None, batch_dims: int = 1):
         return self.weight * (_squared_grad_norms(D, real, batch_dims)
@@ -124,15 +140,22 @@ def _schedule(name: str, spec, start: float) -> Cosine | None:
     return Cosine(start, end, parse_steps("penalty.schedule.steps", spec["steps"]))
 
 
-def make_penalty(name: str, weight=None, schedule=None):
+def _every(every) -> int:
+    if isinstance(every, bool) or not isinstance(every, int) or every < 1:
+        raise UserError(f"penalty.every must be a positive integer (1: every D step; N: every N-th, weight "
+                        f"times N), got {every!r}: pass e.g. +penalty.every=4")
+    return every
+
+
+def make_penalty(name: str, weight=None, schedule=None, every=1):
     """The penalty callable for `name`, or None for 'none' (the trainer then skips it)."""
     if name not in PENALTIES:
         raise UserError(f"unknown penalty {name!r}: choose one of {', '.join(PENALTIES)} (penalty=<name>)")
     cls = PENALTIES[name]
     if cls is None:
-        if schedule is not None:
-            raise UserError("penalty.schedule needs a penalty: choose penalty=r1 or penalty=r1r2")
+        if schedule is not None or every != 1:
+            raise UserError("penalty.schedule and penalty.every need a penalty: choose penalty=r1, r1r2 or gp")
         return None
     w = cls.weight if weight is None else parse_number("penalty.weight", weight, low=0.0, example=str(cls.weight))
-    sched = _schedule(name, schedule, w)
-    return cls(w) if sched is None else cls(w, sched)
+    sched, n = _schedule(name, schedule, w), _every(every)
+    return cls(w, every=n) if sched is None else cls(w, sched, every=n)
