@@ -142,6 +142,10 @@ def test_optim_schedule_sets_both_players_rates_and_beta2(tmp_path):
     (["+optim.schedule={kind:cosine,lr_end:1e-5,steps:10,warm:1}"], ["optim.schedule has unknown keys ['warm']"]),
     (["optim=sgd", "+optim.schedule={kind:cosine,beta2_end:0.99,steps:10}"], ["needs an optimizer with betas"]),
     (["optim.betas=[0.0,1.0]"], ["optim.betas must be two numbers in [0, 1)"]),
+    # a burn-in the run never finishes
+    (["+optim.schedule={kind:cosine,beta2_end:0.99,steps:100000}"], ["optim.schedule.steps=100000 is longer than"]),
+    (["penalty=r1r2", "penalty.schedule={kind:cosine,end:0.1,steps:100000}"], ["penalty.schedule.steps=100000 is"]),
+    (["penalty=r1r2", "+penalty.every=0"], ["penalty.every must be a positive integer"]),
 ])
 def test_bad_schedules_are_one_line_before_training(tmp_path, capsys, args, words):
     assert_one_line_before_training(tmp_path, capsys, args, words)
@@ -188,8 +192,8 @@ def test_schedules_change_the_trajectory(tmp_path):
     # The schedules reach the loop: the same run without them ends elsewhere.
     constant = [a for a in SCHEDULED if "schedule" not in a]
     a, b = tmp_path / "a", tmp_path / "b"
-    train(make_cfg(a, [*SCHEDULED, "train.steps=5", *SHORT]))
-    train(make_cfg(b, [*constant, "train.steps=5", *SHORT]))
+    train(make_cfg(a, [*SCHEDULED, "train.steps=40", *SHORT]))  # as long as the longer schedule
+    train(make_cfg(b, [*constant, "train.steps=40", *SHORT]))
     wa = torch.load(a / "checkpoints" / "last.pt", weights_only=False)["D"]
     wb = torch.load(b / "checkpoints" / "last.pt", weights_only=False)["D"]
     assert any(not torch.equal(wa[k], wb[k]) for k in wa)
@@ -202,13 +206,37 @@ def test_r3gan_stacked_mnist_composes_r3gans_recipe():
     check_config(cfg)
     assert (cfg.loss.name, cfg.loss.variant, cfg.penalty.name) == ("rsgan", "sgan", "r1r2")
     assert list(cfg.optim.betas) == [0.0, 0.9] and cfg.optim.lr == 2e-4
-    assert cfg.optim.schedule.steps == cfg.penalty.schedule.steps == cfg.train.epochs * math.ceil(cfg.dataset.n / 64)
+    # Table 9: gamma 1 -> 0.1 and beta2 0.9 -> 0.99 over a burn-in of 20% of the run, lr constant
+    run_steps = cfg.train.epochs * math.ceil(cfg.dataset.n / 64)
+    assert cfg.optim.schedule.steps == cfg.penalty.schedule.steps == run_steps // 5 == 15630
+    assert "lr_end" not in cfg.optim.schedule and cfg.optim.schedule.beta2_end == 0.99
+    assert (cfg.penalty.weight, cfg.penalty.schedule.end) == (0.5, 0.05)  # gamma/2
+    # G's EMA half-life 0.5 Mimg of 10 scaled to this run's 5 Mimg: 3,906 steps at batch 64
+    assert 0.5 ** (1 / 3906) == pytest.approx(cfg.train.ema, abs=1e-5)
     D = instantiate(cfg.model.discriminator)
     assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in D.modules())  # per-sample penalties
     isit = make_cfg("/RUN", ["experiment=isit23_stacked_mnist"], fast=False)
-    for key in ("dataset", "train"):
-        assert cfg[key] == isit[key]
+    assert cfg.dataset == isit.dataset
+    assert {k: v for k, v in cfg.train.items() if k != "ema"} == {k: v for k, v in isit.train.items() if k != "ema"}
     assert cfg.model.generator == isit.model.generator and cfg.eval == isit.eval
+
+
+def test_r3gan_table1_is_the_ablation_on_the_same_protocol():
+    import yaml
+
+    from gan_bench.paths import CONF_DIR
+
+    spec = yaml.safe_load((CONF_DIR / "experiment" / "r3gan_table1.yaml").read_text())
+    assert spec["hydra"]["sweeper"]["params"] == {"loss": "rsgan,bce", "penalty": "r1,r1r2", "seed": 0}
+    base = make_cfg("/RUN", ["experiment=r3gan_stacked_mnist"], fast=False)
+    for loss in ("rsgan", "bce"):
+        for pen in ("r1", "r1r2"):
+            cfg = make_cfg("/RUN", ["experiment=r3gan_table1", f"loss={loss}", f"penalty={pen}"], fast=False)
+            check_config(cfg)
+            assert instantiate(cfg.penalty).weight == 0.5 and cfg.penalty.schedule == base.penalty.schedule
+            assert cfg.optim == base.optim and cfg.dataset == base.dataset and cfg.model == base.model
+            assert cfg.train.epochs == base.train.epochs and cfg.train.ensemble == 8
+    assert make_cfg("/RUN", ["experiment=r3gan_table1"], fast=False).loss == base.loss  # rsgan, variant sgan
 
 
 def test_schedules_are_logged_to_tensorboard_at_log_ticks(tmp_path):

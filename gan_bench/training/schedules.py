@@ -4,11 +4,21 @@ are penalized at all (penalty.every, lazy regularization). Each is a pure functi
 resumed run is bit-identical to one never interrupted."""
 
 
+from gan_bench.errors import UserError
+
+
 class StepSchedules:
     def __init__(self, loss_fn, penalty, optim_schedule, opt_g, opt_d, steps: int, n_critic: int):
         self.loss_fn, self.penalty, self.optim_schedule = loss_fn, penalty, optim_schedule
         self.opt_g, self.opt_d, self.steps, self.n_critic = opt_g, opt_d, steps, n_critic
         self._pen = None
+        cosines = {"penalty.schedule": getattr(penalty, "schedule", None)}
+        if optim_schedule is not None:
+            cosines["optim.schedule"] = next(c for c in (optim_schedule.lr_d, optim_schedule.beta2) if c is not None)
+        for key, c in cosines.items():
+            if c is not None and c.steps > steps:  # a burn-in the run never finishes: a mistake, said now
+                raise UserError(f"{key}.steps={c.steps} is longer than the run ({steps} steps): its cosine would "
+                                f"never reach its end; set {key}.steps <= {steps} (R3GAN's burn-in: 20% of the run)")
 
     def at(self, step: int):
         """This generator step's loss, with its rates and β2 set in the optimizers in place."""
