@@ -73,6 +73,7 @@ def check_config(cfg: DictConfig) -> None:
                         f"training set) or a positive integer, got {pool!r}: e.g. train.latent_pool=train")
     if cfg.train.device not in ("auto", "cpu", "cuda"):
         raise UserError(f"train.device must be auto, cpu or cuda, got {cfg.train.device!r}")
+    check_toy_metrics(cfg)
     from gan_bench.optim import check_optim
     from gan_bench.search import check_search
     check_optim(cfg.optim)
@@ -81,6 +82,22 @@ def check_config(cfg: DictConfig) -> None:
         # A bad weight or penalty.schedule: one line now, not after the data are loaded.
         from gan_bench.training.setup import build
         build(cfg.penalty)
+
+
+def check_toy_metrics(cfg: DictConfig) -> None:
+    """Image metrics named for toy data stop the run: a toy set is scored by its own metrics (modes,
+    hq, ... or the 1-D densities), and a metric asked for and silently dropped is a lost result. The
+    root config's default image metrics (for image sets) are not the user's choice and pass."""
+    target = str(OmegaConf.select(cfg, "dataset._target_", default="") or "")
+    if not target.startswith("gan_bench.data.toy."):
+        return
+    defaults = OmegaConf.load(CONF_DIR / "train.yaml").eval
+    for key in ("metrics", "final_metrics"):
+        chosen = [m for m in (cfg.eval.get(key) or []) if m not in (defaults.get(key) or [])]
+        if chosen:
+            name = target.rsplit(".", 1)[-1]
+            raise UserError(f"eval.{key}={list(chosen)} are image metrics, but dataset={name} is toy data, scored "
+                            f"by its own metrics at every evaluation: drop them (eval.{key}=[])")
 
 
 def checkpoint_hashes(cfg: DictConfig) -> list[str]:

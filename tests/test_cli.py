@@ -29,6 +29,9 @@ def run_cli(*args, timeout=120):
     (["alpha_d=-0.5"], ["alpha_d must be a positive number"]),
     (["train.steps=0"], ["train.steps must be a positive integer"]),
     (["train.batch_size=-4"], ["train.batch_size must be a positive integer"]),
+    # a metric the data set cannot give: one line, not a run that drops it silently
+    (["eval.metrics=[fd_dinov2_50k_train]"], ["are image metrics, but dataset=ring is toy data"]),
+    (["dataset=mixture1d", "eval.final_metrics=[fid50k_train,kid1k_train]"], ["dataset=mixture1d is toy data"]),
 ])
 def test_bad_input_is_one_line_and_nonzero(tmp_path, capsys, args, words):
     from gan_bench.cli import main
@@ -39,6 +42,14 @@ def test_bad_input_is_one_line_and_nonzero(tmp_path, capsys, args, words):
     assert code == 2 and len(err) == 1, err
     assert all(w in err[0] for w in words), err[0]
     assert not (out / "checkpoints").exists() and not (out / "result.json").exists()
+
+
+def test_toy_runs_accept_no_image_metrics_or_the_defaults(tmp_path):
+    from conftest import make_cfg
+    from gan_bench.config import check_toy_metrics
+
+    check_toy_metrics(make_cfg(tmp_path, []))  # the root defaults (meant for image sets) pass
+    check_toy_metrics(make_cfg(tmp_path, ["eval.metrics=[]", "eval.final_metrics=[]"]))
 
 
 def _main_exit(main, argv):
