@@ -32,7 +32,12 @@ def strip_plot(t, path: Path) -> Path:
     fig, ax = plt.subplots(figsize=(7.5, 1.0 + 0.24 * max(len(res), 1)))
     finite = [v for r in res for v in r.eval.values]
     lo, hi = (min(finite), max(finite)) if finite else (0.0, 1.0)
-    edge = hi + 0.05 * (hi - lo or 1) if t.info.direction == "min" else lo - 0.05 * (hi - lo or 1)
+    log = lo > 0 and hi / lo > 100  # a few runaway seeds would squeeze the rest into one column
+    if log:
+        ax.set_xscale("log")
+        edge = hi * 1.5 if t.info.direction == "min" else lo / 1.5
+    else:
+        edge = hi + 0.05 * (hi - lo or 1) if t.info.direction == "min" else lo - 0.05 * (hi - lo or 1)
     rng = np.random.default_rng(0)
     for y, r in enumerate(reversed(res)):
         vals = [v for v in (r.eval.oriented)]
@@ -46,8 +51,8 @@ def strip_plot(t, path: Path) -> Path:
         if ok:
             ax.plot([np.mean(ok)] * 2, [y - 0.3, y + 0.3], color="black", lw=1.5)
     ax.set_yticks(range(len(res)), [r.objective for r in reversed(res)], fontsize=7)
-    ax.set_xlabel(f"{t.info.score} ({'higher' if t.info.direction == 'max' else 'lower'} is better); "
-                  "bar: mean of finite seeds; x: diverged")
+    ax.set_xlabel(f"{t.info.score} ({'higher' if t.info.direction == 'max' else 'lower'} is better"
+                  f"{', log scale' if log else ''}); bar: mean of finite seeds; x: diverged")
     ax.set_title(f"{t.info.name}: evaluation seeds at each objective's selected lr", fontsize=10)
     ax.grid(axis="x", alpha=0.3)
     fig.tight_layout()
